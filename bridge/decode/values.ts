@@ -1,0 +1,73 @@
+import type { Value } from '../reading.js'
+import { ExactNumber, stringifyExact } from './json.js'
+import { fromDouble, fromText } from './numbers.js'
+import type { RejectReason } from './reasons.js'
+
+export type ValueResult =
+  | { ok: true; value: Value }
+  | { ok: false; reason: RejectReason; detail: string }
+
+/** Turns one parsed JSON value into a typed value, or says why it cannot. */
+export function toValue(raw: unknown, maxStringBytes: number): ValueResult {
+  if (typeof raw === 'number') return { ok: true, value: fromDouble(raw) }
+  if (typeof raw === 'boolean') return { ok: true, value: { kind: 'bool', value: raw } }
+  if (typeof raw === 'string') return toText(raw, maxStringBytes)
+  if (raw === null) return fail('null_value', 'null is not a value')
+
+  if (raw instanceof ExactNumber) {
+    const n = fromText(raw.value)
+    return 'reason' in n ? fail(n.reason, n.detail) : { ok: true, value: n }
+  }
+
+  return toJson(raw, maxStringBytes)
+}
+
+function toText(s: string, maxBytes: number): ValueResult {
+  if (!s.isWellFormed()) return fail('invalid_unicode', 'string has an unpaired surrogate')
+
+  // A UTF-16 unit is at most 3 UTF-8 bytes: skip the count when it cannot matter.
+  if (s.length * 3 > maxBytes && Buffer.byteLength(s) > maxBytes) {
+    return fail('value_too_long', `string of ${Buffer.byteLength(s)} bytes exceeds ${maxBytes}`)
+  }
+
+  return { ok: true, value: { kind: 'string', value: s } }
+}
+
+function toJson(raw: unknown, maxBytes: number): ValueResult {
+  const bad = badString(raw)
+
+  if (bad) return bad
+
+  const text = stringifyExact(raw)
+
+  if (Buffer.byteLength(text) > maxBytes) {
+    return fail(
+      'value_too_long',
+      `JSON value of ${Buffer.byteLength(text)} bytes exceeds ${maxBytes}`,
+    )
+  }
+
+  return { ok: true, value: { kind: 'json', value: text } }
+}
+
+/** jsonb holds neither U+0000 nor unpaired surrogates, in keys or strings. */
+function badString(v: unknown): ValueResult | undefined {
+  if (typeof v === 'string') {
+    if (v.includes('\0')) return fail('json_nul', 'JSON value contains U+0000')
+    if (!v.isWellFormed()) return fail('invalid_unicode', 'JSON value has an unpaired surrogate')
+    return undefined
+  }
+
+  if (v === null || typeof v !== 'object' || v instanceof ExactNumber) return undefined
+
+  for (const [k, inner] of Object.entries(v)) {
+    const bad = badString(k) ?? badString(inner)
+    if (bad) return bad
+  }
+
+  return undefined
+}
+
+function fail(reason: RejectReason, detail: string): ValueResult {
+  return { ok: false, reason, detail }
+}

@@ -1,0 +1,61 @@
+import { once } from 'node:events'
+import type { AddressInfo, Server } from 'node:net'
+import { createServer } from 'node:net'
+import type { AuthenticateError } from 'aedes'
+import { Aedes } from 'aedes'
+import type { Logger } from '../common/logger.js'
+
+export interface BrokerOptions {
+  host: string
+  /** 0 picks a free port. */
+  port: number
+  /** Let clients in without credentials. Development only. */
+  allowAnonymous: boolean
+}
+
+export interface RunningBroker {
+  aedes: Aedes
+  server: Server
+  port: number
+  close(): Promise<void>
+}
+
+// CONNACK return code 5, "not authorized" [MQTT-3.2.2-3].
+const NOT_AUTHORIZED = 5
+
+/**
+ * An Aedes broker on plain TCP. Default deny: until device identities
+ * exist (issue #8) the only way in is an explicit allowAnonymous.
+ */
+export async function startBroker(opts: BrokerOptions, log: Logger): Promise<RunningBroker> {
+  const aedes = await Aedes.createBroker({
+    authenticate: (client, username, _password, done) => {
+      if (opts.allowAnonymous) return done(null, true)
+
+      log.info({ clientId: client.id, username }, 'connect refused: anonymous access is off')
+      const err = Object.assign(new Error('not authorized'), { returnCode: NOT_AUTHORIZED })
+      done(err as AuthenticateError, false)
+    },
+  })
+
+  aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err }, 'client error'))
+  aedes.on('connectionError', (client, err) =>
+    log.debug({ clientId: client.id, err }, 'connection error'),
+  )
+
+  const server = createServer(aedes.handle)
+  server.on('error', (err) => log.error({ err }, 'broker listener failed'))
+  server.listen(opts.port, opts.host)
+  await once(server, 'listening')
+
+  const port = (server.address() as AddressInfo).port
+  log.info({ host: opts.host, port, allowAnonymous: opts.allowAnonymous }, 'broker listening')
+
+  async function close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    await closed
+  }
+
+  return { aedes, server, port, close }
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander'
+import { requireStores } from '../bridge/index.js'
+import { migrate } from '../bridge/store/db.js'
+import type { Config } from '../common/config.js'
+import { loadConfig } from '../common/config.js'
+import { TelemetryError } from '../common/errors.js'
+import type { Logger } from '../common/logger.js'
+import { createLogger } from '../common/logger.js'
+import { runDemo } from './demo.js'
+import { runSimulate } from './simulate.js'
+import type { Part } from './stack.js'
+import { startStack } from './stack.js'
+
+const program = new Command('telemetry')
+  .description('MQTT telemetry ingest: broker, bridge to Postgres and Redis, HTTP API, simulator')
+  .addHelpText('after', '\nConfiguration comes from environment variables; see README.md.')
+
+program
+  .command('broker')
+  .description('run the MQTT broker (MQTT_HOST, MQTT_PORT)')
+  .action(() => serve(['broker']))
+
+program
+  .command('bridge')
+  .description('run the bridge and HTTP API against BRIDGE_MQTT_URL')
+  .action(() => serve(['bridge']))
+
+program
+  .command('all')
+  .description('run broker, bridge and HTTP API in one process (local use)')
+  .action(() => serve(['broker', 'bridge']))
+
+program
+  .command('migrate')
+  .description('apply pending database migrations and exit')
+  .action(() =>
+    withConfig(async (c, log) => {
+      const { databaseUrl } = requireStores({ ...c, REDIS_URL: c.REDIS_URL ?? 'redis://unused' })
+      await migrate({ databaseUrl, schema: c.PG_SCHEMA, poolSize: 2 }, log)
+    }),
+  )
+
+program
+  .command('simulate')
+  .description('publish simulated fleet traffic, then print what was sent')
+  .option('--url <url>', 'broker URL', 'mqtt://127.0.0.1:1883')
+  .option('--devices <n>', 'device connections', toInt, 100)
+  .option('--rate <r>', 'messages per second per device', Number.parseFloat, 1)
+  .option('--duration <s>', 'seconds to publish', toInt, 30)
+  .addOption(new Option('--qos <q>', 'MQTT QoS').choices(['0', '1']).default('1'))
+  .option('--prefix <p>', 'device id prefix', 'sim-')
+  .action((o) => withConfig((_c, log) => runSimulate(o, log)))
+
+program
+  .command('demo')
+  .description('run everything in one process with a simulated fleet, then show what landed')
+  .option('--devices <n>', 'device connections', toInt, 100)
+  .option('--rate <r>', 'messages per second per device', Number.parseFloat, 1)
+  .option('--duration <s>', 'seconds to publish', toInt, 30)
+  .action((o) => withConfig((c, log) => runDemo(c, log, o)))
+
+function toInt(v: string): number {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1)
+    throw new TypeError(`expected a positive integer, got ${JSON.stringify(v)}`)
+  return n
+}
+
+async function withConfig(fn: (c: Config, log: Logger) => Promise<void>): Promise<void> {
+  let config: Config
+
+  try {
+    config = loadConfig()
+  } catch (err) {
+    // Before a logger exists: say it plainly and stop.
+    process.stderr.write(`${(err as Error).message}\n`)
+    process.exit(2)
+  }
+
+  const log = createLogger(config.LOG_LEVEL)
+
+  try {
+    await fn(config, log)
+  } catch (err) {
+    log.fatal({ err, code: err instanceof TelemetryError ? err.code : undefined }, 'stopped')
+    process.exitCode = 1
+  }
+}
+
+function serve(parts: Part[]): Promise<void> {
+  return withConfig(async (c, log) => {
+    const stack = await startStack(c, log, parts)
+    const signal = await new Promise<string>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'))
+      process.once('SIGINT', () => resolve('SIGINT'))
+    })
+
+    log.info({ signal }, 'shutting down')
+    await stack.close()
+    log.info('stopped cleanly')
+  })
+}
+
+await program.parseAsync()

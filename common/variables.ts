@@ -1,0 +1,257 @@
+import { z } from 'zod'
+
+/**
+ * The catalogue of environment variables: one entry each, with its default,
+ * unit and meaning. The README's configuration table is checked against this
+ * list by test/config.test.ts.
+ */
+interface Spec<S extends z.ZodType> {
+  schema: S
+  /** Raw default as it would appear in the environment; undefined = unset. */
+  default: string | undefined
+  unit: string
+  /** What a valid value looks like, for error messages. */
+  expect: string
+  doc: string
+}
+
+function spec<S extends z.ZodType>(s: Spec<S>): Spec<S> {
+  return s
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
+
+const list = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()))
+  .pipe(z.array(z.string().min(1)).min(1))
+
+const url = (protocols: RegExp) =>
+  z.string().refine((v) => URL.canParse(v) && protocols.test(new URL(v).protocol), {
+    message: 'not a URL with an accepted scheme',
+  })
+
+const optionalUrl = (protocols: RegExp) => url(protocols).optional()
+
+const isoInstant = z
+  .string()
+  .refine((v) => /Z$|[+-]\d\d:\d\d$/.test(v) && !Number.isNaN(Date.parse(v)), {
+    message: 'not an ISO 8601 instant with a zone',
+  })
+
+export const VARIABLES = {
+  LOG_LEVEL: spec({
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    default: 'info',
+    unit: 'pino level',
+    expect: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    doc: 'Log level of every component.',
+  }),
+  DATABASE_URL: spec({
+    schema: optionalUrl(/^postgres(ql)?:$/),
+    default: undefined,
+    unit: 'URL',
+    expect: 'must be a postgres:// URL',
+    doc: 'Postgres for history and dead letters. Required by the bridge and API.',
+  }),
+  PG_SCHEMA: spec({
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/),
+    default: 'public',
+    unit: 'identifier',
+    expect: 'must be a lowercase SQL identifier',
+    doc: 'Schema holding the telemetry tables and the migration log.',
+  }),
+  PG_POOL_SIZE: spec({
+    schema: int(2, 100),
+    default: '4',
+    unit: 'connections',
+    expect: 'must be an integer from 2 to 100',
+    doc: 'Connections in the bridge and API pool.',
+  }),
+  REDIS_URL: spec({
+    schema: optionalUrl(/^rediss?:$/),
+    default: undefined,
+    unit: 'URL',
+    expect: 'must be a redis:// or rediss:// URL',
+    doc: 'Redis for last values. Required by the bridge and API.',
+  }),
+  REDIS_KEY_PREFIX: spec({
+    schema: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
+    default: 'tlm',
+    unit: 'string',
+    expect: 'must be 1-64 characters of letters, digits, _ . : -',
+    doc: 'Prefix of every Redis key the bridge writes.',
+  }),
+  MQTT_HOST: spec({
+    schema: z.string().min(1),
+    default: '0.0.0.0',
+    unit: 'address',
+    expect: 'must be a host or address',
+    doc: 'Address the broker listens on.',
+  }),
+  MQTT_PORT: spec({
+    schema: int(0, 65535),
+    default: '1883',
+    unit: 'port',
+    expect: 'must be an integer from 0 to 65535',
+    doc: 'TCP port of the broker (0 picks a free one).',
+  }),
+  BROKER_ALLOW_ANONYMOUS: spec({
+    schema: flag,
+    default: 'false',
+    unit: 'boolean',
+    expect: 'must be true or false',
+    doc: 'Let clients connect without credentials. For local demos only.',
+  }),
+  BRIDGE_MQTT_URL: spec({
+    schema: url(/^(mqtts?|tcp|tls|wss?):$/),
+    default: 'mqtt://127.0.0.1:1883',
+    unit: 'URL',
+    expect: 'must be an mqtt://, mqtts://, ws:// or wss:// URL',
+    doc: 'Broker the bridge subscribes to (this one or any MQTT 3.1.1/5 broker).',
+  }),
+  BRIDGE_CLIENT_ID: spec({
+    schema: z.string().min(1).max(64),
+    default: 'telemetry-bridge',
+    unit: 'string',
+    expect: 'must be 1-64 characters',
+    doc: 'Stable MQTT client id of the bridge, so its persistent session survives reconnects.',
+  }),
+  BRIDGE_MQTT_USERNAME: spec({
+    schema: z.string().optional(),
+    default: undefined,
+    unit: 'string',
+    expect: 'must be a string',
+    doc: 'Username the bridge presents to the broker.',
+  }),
+  BRIDGE_MQTT_PASSWORD: spec({
+    schema: z.string().optional(),
+    default: undefined,
+    unit: 'string',
+    expect: 'must be a string',
+    doc: 'Password the bridge presents to the broker. Never logged.',
+  }),
+  TOPIC_PATTERNS: spec({
+    schema: list,
+    default: 'devices/{device}/telemetry,devices/{device}/telemetry/{metric}',
+    unit: 'comma list',
+    expect: 'must be a comma-separated list of topic patterns',
+    doc: 'Telemetry topics with `{device}` and optional `{metric}` levels; see docs/data-contract.md.',
+  }),
+  TIMESTAMP_FIELDS: spec({
+    schema: list,
+    default: 'ts',
+    unit: 'comma list',
+    expect: 'must be a comma-separated list of field names',
+    doc: 'Payload fields read as the reading timestamp, first match wins.',
+  }),
+  TS_MIN: spec({
+    schema: isoInstant,
+    default: '2000-01-01T00:00:00Z',
+    unit: 'ISO 8601',
+    expect: 'must be an ISO 8601 instant with Z or an offset',
+    doc: 'Readings older than this are rejected (`ts_too_old`).',
+  }),
+  TS_MAX_FUTURE_MS: spec({
+    schema: int(0, 31_536_000_000),
+    default: '300000',
+    unit: 'ms',
+    expect: 'must be an integer number of milliseconds',
+    doc: 'Readings further ahead of receive time than this are rejected (`ts_in_future`).',
+  }),
+  MAX_PAYLOAD_BYTES: spec({
+    schema: int(16, 268_435_455),
+    default: '262144',
+    unit: 'bytes',
+    expect: 'must be an integer from 16 to 268435455',
+    doc: 'Larger payloads are rejected (`payload_too_large`).',
+  }),
+  MAX_READINGS_PER_MESSAGE: spec({
+    schema: int(1, 100_000),
+    default: '1000',
+    unit: 'readings',
+    expect: 'must be an integer from 1 to 100000',
+    doc: 'Entries of a JSON array payload (`too_many_readings`).',
+  }),
+  MAX_METRICS_PER_READING: spec({
+    schema: int(1, 100_000),
+    default: '256',
+    unit: 'metrics',
+    expect: 'must be an integer from 1 to 100000',
+    doc: 'Metrics in one reading after flattening (`too_many_metrics`).',
+  }),
+  MAX_METRIC_NAME_LENGTH: spec({
+    schema: int(1, 1024),
+    default: '128',
+    unit: 'characters',
+    expect: 'must be an integer from 1 to 1024',
+    doc: 'Longest metric name, dotted path included (`metric_name_invalid`).',
+  }),
+  MAX_DEVICE_ID_LENGTH: spec({
+    schema: int(1, 256),
+    default: '128',
+    unit: 'characters',
+    expect: 'must be an integer from 1 to 256',
+    doc: 'Longest device id (`device_id_invalid`).',
+  }),
+  MAX_STRING_BYTES: spec({
+    schema: int(1, 1_048_576),
+    default: '4096',
+    unit: 'bytes (UTF-8)',
+    expect: 'must be an integer from 1 to 1048576',
+    doc: 'Longest string or JSON value (`value_too_long`).',
+  }),
+  MAX_NESTING_DEPTH: spec({
+    schema: int(1, 32),
+    default: '4',
+    unit: 'levels',
+    expect: 'must be an integer from 1 to 32',
+    doc: 'Nested objects flatten to dotted names up to this depth (`too_deep`).',
+  }),
+  DEAD_LETTER_PAYLOAD_BYTES: spec({
+    schema: int(0, 1_048_576),
+    default: '4096',
+    unit: 'bytes',
+    expect: 'must be an integer from 0 to 1048576',
+    doc: 'Raw payload bytes kept with each dead letter.',
+  }),
+  BATCH_MAX_ROWS: spec({
+    schema: int(1, 1_000_000),
+    default: '5000',
+    unit: 'rows',
+    expect: 'must be an integer from 1 to 1000000',
+    doc: 'A batch is written when it holds this many readings.',
+  }),
+  BATCH_MAX_AGE_MS: spec({
+    schema: int(1, 60_000),
+    default: '200',
+    unit: 'ms',
+    expect: 'must be an integer from 1 to 60000',
+    doc: 'A batch is written when its oldest reading has waited this long.',
+  }),
+  HTTP_HOST: spec({
+    schema: z.string().min(1),
+    default: '0.0.0.0',
+    unit: 'address',
+    expect: 'must be a host or address',
+    doc: 'Address the HTTP API listens on.',
+  }),
+  HTTP_PORT: spec({
+    schema: int(0, 65535),
+    default: '8080',
+    unit: 'port',
+    expect: 'must be an integer from 0 to 65535',
+    doc: 'Port of the HTTP API (0 picks a free one).',
+  }),
+  SHUTDOWN_TIMEOUT_MS: spec({
+    schema: int(100, 600_000),
+    default: '10000',
+    unit: 'ms',
+    expect: 'must be an integer from 100 to 600000',
+    doc: 'On SIGTERM, the time allowed to flush before the process exits anyway.',
+  }),
+} as const
+
+export type VariableName = keyof typeof VARIABLES
