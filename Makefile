@@ -1,0 +1,50 @@
+# Two commands matter: `make demo` and `make test`. Both start project-local
+# Postgres and Redis (scripts/services.sh) unless DATABASE_URL and REDIS_URL
+# are already set.
+
+SERVICES := scripts/with-services.sh
+CLI := node dist/cli/main.js
+
+.PHONY: install build lint typecheck check test demo run services-up services-down services-status bench clean
+
+# npm ci only when the lockfile changed since the last install.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+
+install: node_modules/.package-lock.json
+
+build: install
+	npm run build
+
+lint: install
+	npx biome check .
+
+typecheck: install
+	npx tsc -p tsconfig.json --noEmit
+
+check: lint typecheck
+
+test: check
+	$(SERVICES) npx tap
+
+demo: build
+	$(SERVICES) $(CLI) demo --devices 100 --rate 1 --duration 30
+
+# Broker on :1883 (anonymous devices allowed), bridge, API on :8080, until Ctrl-C.
+run: build
+	BROKER_ALLOW_ANONYMOUS=true $(SERVICES) $(CLI) all
+
+bench: build
+	$(SERVICES) npx tsx load/bench-encode.ts
+
+services-up:
+	scripts/services.sh start
+
+services-down:
+	scripts/services.sh stop
+
+services-status:
+	scripts/services.sh status
+
+clean:
+	rm -rf dist .tap
