@@ -6,7 +6,6 @@
 export const ERROR_CODES = {
   CONFIG_INVALID: 'a configuration variable is missing or malformed',
   COPY_TIMEOUT: 'a COPY batch did not finish within its deadline',
-  COPY_FAILED: 'Postgres refused a COPY batch',
   SHUTDOWN_TIMEOUT: 'the process did not drain within its shutdown deadline',
 } as const
 
