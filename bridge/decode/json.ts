@@ -23,9 +23,13 @@ const NEEDS_EXACT = /\d[\d.]{15}|\d[eE]|\.0+(?![0-9])/
 // Firmware writes these for broken sensors; none is JSON.
 const NON_FINITE = /(?:^|[^\w"])-?(?:nan|inf(?:inity)?)(?![\w"])/i
 
+// JSON.parse keeps the last of duplicate keys; lossless-json would throw,
+// and which parser runs must not decide whether a message is accepted.
+const LAST_KEY_WINS = { onDuplicateKey: (d: { newValue: unknown }) => d.newValue }
+
 export function parseJson(text: string): ParsedJson {
   try {
-    const value = NEEDS_EXACT.test(text) ? parseLossless(text) : JSON.parse(text)
+    const value = NEEDS_EXACT.test(text) ? parseLossless(text, null, LAST_KEY_WINS) : JSON.parse(text)
     return { ok: true, value }
   } catch (err) {
     if (NON_FINITE.test(text)) {

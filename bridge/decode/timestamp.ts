@@ -12,7 +12,8 @@ export interface TsLimits {
   maxFutureUs: number
 }
 
-const EPOCH_DIGITS = /^(-?)(\d+)(?:\.(\d+))?$/
+// An exponent is allowed: json.ts hands `1.717e9` over as text, not a double.
+const EPOCH_DIGITS = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([-+]?\d+))?$/
 
 // ISO 8601 / RFC 3339 date-time. Seconds are required; the fraction may
 // carry up to nanoseconds; the zone is Z, ±hh:mm or ±hhmm, or absent.
@@ -29,7 +30,7 @@ function fromEpochDigits(text: string): TsResult {
 
   if (!m) return invalid(text)
 
-  const [, sign = '', int = '0', frac = ''] = m
+  const [sign, int, frac] = movePoint(m)
   const whole = BigInt(int)
   const perUnitUs =
     whole < 100_000_000_000n ? 6 : whole < 100_000_000_000_000n ? 3 : whole < 10n ** 17n ? 0 : -3
@@ -42,12 +43,32 @@ function fromEpochDigits(text: string): TsResult {
   if (signed > BigInt(Number.MAX_SAFE_INTEGER) || signed < -BigInt(Number.MAX_SAFE_INTEGER)) {
     return {
       ok: false,
-      reason: 'ts_in_future',
+      // Far before the epoch is too old, not in the future.
+      reason: signed < 0n ? 'ts_too_old' : 'ts_in_future',
       detail: `timestamp ${text.slice(0, 40)} is out of range`,
     }
   }
 
   return { ok: true, tsUs: Number(signed) }
+}
+
+/**
+ * Applies the exponent to the digits: `1.717e9` → `1717000000`. The point
+ * is kept within 7 places before and 40 after the first digit: beyond,
+ * the result is 0 µs or out of range either way, and padding stays cheap.
+ */
+function movePoint(m: RegExpExecArray): [sign: string, int: string, frac: string] {
+  const [, sign = '', int = '0', frac = '', exp] = m
+
+  if (exp === undefined) return [sign, int, frac]
+
+  const digits = `${int}${frac}`.replace(/^0+/, '')
+  const lead = int.length + frac.length - digits.length
+  const point = Math.max(-7, Math.min(40, int.length - lead + Number(exp)))
+
+  if (point <= 0) return [sign, '0', `${'0'.repeat(-point)}${digits}`]
+
+  return [sign, digits.slice(0, point).padEnd(point, '0'), digits.slice(point)]
 }
 
 function fromNumber(n: number): TsResult {
@@ -72,7 +93,9 @@ function fromIso(text: string): TsResult {
   const check = new Date(ms)
 
   // Date.UTC rolls 31 February into March; a real date reads back the same.
-  if (check.getUTCDate() !== Number(d) || check.getUTCHours() !== Number(h) || Number(s) > 59) {
+  const rolled = check.getUTCMonth() !== Number(mo) - 1 || check.getUTCDate() !== Number(d)
+
+  if (rolled || check.getUTCHours() !== Number(h) || Number(s) > 59) {
     return invalid(text)
   }
 
