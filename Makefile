@@ -34,8 +34,12 @@ demo: build
 run: build
 	BROKER_ALLOW_ANONYMOUS=true $(SERVICES) $(CLI) all
 
+# Benchmarks print one JSON line each; ratios are against baselines run in
+# the same process (JSON.parse, psql \copy).
 bench: build
-	$(SERVICES) npx tsx load/bench-encode.ts
+	npx tsx load/bench-encode.ts
+	npx tsx load/bench-decode.ts
+	$(SERVICES) npx tsx load/bench-copy.ts 1000000 5000
 
 services-up:
 	scripts/services.sh start

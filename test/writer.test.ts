@@ -1,11 +1,11 @@
 import pg from 'pg'
 import t from 'tap'
-import { createLogger } from '../common/logger.js'
 import { BridgeMetrics } from '../bridge/metrics.js'
 import type { Reading } from '../bridge/reading.js'
 import { createPool, migrate } from '../bridge/store/db.js'
 import { writeDeadLetters } from '../bridge/store/dead-letters.js'
 import { BatchWriter } from '../bridge/writer.js'
+import { createLogger } from '../common/logger.js'
 import { isolatedConfig } from './helpers/env.js'
 
 const log = createLogger('silent')
@@ -17,7 +17,12 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
   await migrate(db, log)
   const pool = createPool(db, log)
   t.teardown(() => pool.end())
-  const writer = new BatchWriter(pool, { copyTimeoutMs: 30_000, retryBaseMs: 20, retryCapMs: 200 }, new BridgeMetrics(false), log)
+  const writer = new BatchWriter(
+    pool,
+    { copyTimeoutMs: 30_000, retryBaseMs: 20, retryCapMs: 200 },
+    new BridgeMetrics(false),
+    log,
+  )
   return { pool, writer }
 }
 
@@ -44,7 +49,9 @@ t.test('a batch written three times leaves one copy of each row', async (t) => {
   t.same([again.inserted, again.duplicates], [0, 1000])
   t.same([third.inserted, third.duplicates], [0, 1000])
 
-  const { rows } = await pool.query('SELECT count(*)::int AS n, sum(v_int)::text AS s FROM telemetry')
+  const { rows } = await pool.query(
+    'SELECT count(*)::int AS n, sum(v_int)::text AS s FROM telemetry',
+  )
   t.same(rows[0], { n: 1000, s: String((999 * 1000) / 2) })
 })
 
@@ -66,9 +73,18 @@ t.test('one bad row at any position: 99 commit, 1 is refused with its SQLSTATE',
     await writeDeadLetters(pool, r.refused)
   }
 
-  const { rows } = await pool.query('SELECT device_id, metric, sqlstate FROM dead_letters ORDER BY id')
-  t.same(rows.map((r) => r.device_id), ['bad-at-0', 'bad-at-37', 'bad-at-99'])
-  t.same(rows.map((r) => r.metric), ['v\uFFFDx', 'v\uFFFDx', 'v\uFFFDx'], 'dead letters store what text can hold')
+  const { rows } = await pool.query(
+    'SELECT device_id, metric, sqlstate FROM dead_letters ORDER BY id',
+  )
+  t.same(
+    rows.map((r) => r.device_id),
+    ['bad-at-0', 'bad-at-37', 'bad-at-99'],
+  )
+  t.same(
+    rows.map((r) => r.metric),
+    ['v\uFFFDx', 'v\uFFFDx', 'v\uFFFDx'],
+    'dead letters store what text can hold',
+  )
 })
 
 t.test('a backend terminated mid-COPY: the batch is retried and lands once', async (t) => {
@@ -94,6 +110,8 @@ t.test('a backend terminated mid-COPY: the batch is retried and lands once', asy
   t.ok(killed >= 1, `terminated ${killed} backend(s) mid-COPY`)
   t.equal(r.inserted + r.duplicates, 300_000)
 
-  const { rows } = await pool.query("SELECT count(*)::int AS n FROM telemetry WHERE device_id = 'term'")
+  const { rows } = await pool.query(
+    "SELECT count(*)::int AS n FROM telemetry WHERE device_id = 'term'",
+  )
   t.equal(rows[0].n, 300_000, 'every row once, and the pool still works')
 })

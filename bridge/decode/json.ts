@@ -29,7 +29,9 @@ const LAST_KEY_WINS = { onDuplicateKey: (d: { newValue: unknown }) => d.newValue
 
 export function parseJson(text: string): ParsedJson {
   try {
-    const value = NEEDS_EXACT.test(text) ? parseLossless(text, null, LAST_KEY_WINS) : JSON.parse(text)
+    const value = NEEDS_EXACT.test(text)
+      ? parseLossless(text, null, LAST_KEY_WINS)
+      : JSON.parse(text)
     return { ok: true, value }
   } catch (err) {
     if (NON_FINITE.test(text)) {

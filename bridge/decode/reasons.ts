@@ -14,7 +14,7 @@ export const REJECT_REASONS = {
   empty_reading: 'a reading with no metrics',
   too_many_readings: 'an array payload longer than MAX_READINGS_PER_MESSAGE',
   too_many_metrics: 'a reading with more than MAX_METRICS_PER_READING metrics',
-  too_deep: 'an object nested deeper than MAX_NESTING_DEPTH',
+  too_deep: 'an object nested deeper than MAX_NESTING_DEPTH, or a JSON value deeper than 64',
   metric_name_invalid: 'a metric name that is empty, too long or has control characters',
   null_value: 'a metric whose value is null',
   number_out_of_range: 'a number beyond what Postgres numeric can hold',

@@ -50,19 +50,31 @@ function toJson(raw: unknown, maxBytes: number): ValueResult {
   return { ok: true, value: { kind: 'json', value: text } }
 }
 
+// Deeper values are refused: stringifyExact recurses, and a 200 kB
+// `[[[…]]]` would overflow the stack. No sensor nests a value this deep.
+const MAX_JSON_DEPTH = 64
+
 /** jsonb holds neither U+0000 nor unpaired surrogates, in keys or strings. */
-function badString(v: unknown): ValueResult | undefined {
-  if (typeof v === 'string') {
-    if (v.includes('\0')) return fail('json_nul', 'JSON value contains U+0000')
-    if (!v.isWellFormed()) return fail('invalid_unicode', 'JSON value has an unpaired surrogate')
-    return undefined
-  }
+function badString(root: unknown): ValueResult | undefined {
+  // An explicit stack, not recursion, for the same reason.
+  const stack: [unknown, number][] = [[root, 1]]
 
-  if (v === null || typeof v !== 'object' || v instanceof ExactNumber) return undefined
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, depth] = top
 
-  for (const [k, inner] of Object.entries(v)) {
-    const bad = badString(k) ?? badString(inner)
-    if (bad) return bad
+    if (typeof v === 'string') {
+      if (v.includes('\0')) return fail('json_nul', 'JSON value contains U+0000')
+      if (!v.isWellFormed()) return fail('invalid_unicode', 'JSON value has an unpaired surrogate')
+      continue
+    }
+
+    if (v === null || typeof v !== 'object' || v instanceof ExactNumber) continue
+
+    if (depth > MAX_JSON_DEPTH) {
+      return fail('too_deep', `JSON value nested deeper than ${MAX_JSON_DEPTH} levels`)
+    }
+
+    for (const [k, inner] of Object.entries(v)) stack.push([k, depth], [inner, depth + 1])
   }
 
   return undefined

@@ -20,7 +20,8 @@ const COLUMNS = TELEMETRY_COLUMNS.join(', ')
 const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS telemetry_staging
   (LIKE telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`
 
-const COPY_SQL = `COPY telemetry_staging (${COLUMNS}) FROM STDIN (FORMAT binary)`
+const STAGED_COPY = `COPY telemetry_staging (${COLUMNS}) FROM STDIN (FORMAT binary)`
+const DIRECT_COPY = `COPY telemetry (${COLUMNS}) FROM STDIN (FORMAT binary)`
 
 // First write wins: a redelivered reading is the same reading, and a device
 // that sends another value for the same instant does not rewrite history.
@@ -28,13 +29,19 @@ const MERGE_SQL = `INSERT INTO telemetry (${COLUMNS})
   SELECT ${COLUMNS} FROM telemetry_staging
   ON CONFLICT (device_id, metric, ts) DO NOTHING`
 
+// unique_violation: some row of the batch is already stored (a redelivery).
+const UNIQUE_VIOLATION = '23505'
+
 const staged = new WeakSet<pg.PoolClient>()
 
 /**
- * Writes one batch in one transaction: binary COPY into a staging table,
- * then one INSERT … ON CONFLICT DO NOTHING, so a batch written twice leaves
- * one copy of each row. Any failure rolls the whole batch back and is thrown
- * for the caller to classify (sqlstate.ts).
+ * Writes one batch atomically so that a batch written twice leaves one copy
+ * of each row. Optimistic: a plain binary COPY into the table (one
+ * statement, no merge), and only when the primary key says some rows are
+ * already there, again through a staging table merged with
+ * INSERT … ON CONFLICT DO NOTHING. load/bench-copy.ts measured the staged
+ * path alone at about half the speed of the direct one. Any failure rolls
+ * the batch back and is thrown for the caller to classify (sqlstate.ts).
  */
 export async function copyBatch(
   pool: pg.Pool,
@@ -42,6 +49,41 @@ export async function copyBatch(
   timeoutMs: number,
 ): Promise<CopyResult> {
   const chunks = encodeTelemetryCopy(readings)
+
+  try {
+    await withClient(pool, (client) => streamCopy(client, DIRECT_COPY, chunks, timeoutMs))
+    return { inserted: readings.length, duplicates: 0 }
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err
+  }
+
+  const inserted = await withClient(pool, (client) => mergeCopy(client, chunks, timeoutMs))
+  return { inserted, duplicates: readings.length - inserted }
+}
+
+async function mergeCopy(
+  client: pg.PoolClient,
+  chunks: Buffer[],
+  timeoutMs: number,
+): Promise<number> {
+  if (!staged.has(client)) {
+    await client.query(CREATE_STAGING)
+    staged.add(client)
+  }
+
+  await client.query('BEGIN')
+  await streamCopy(client, STAGED_COPY, chunks, timeoutMs)
+  const merged = await client.query(MERGE_SQL)
+  await client.query('COMMIT')
+  return merged.rowCount ?? 0
+}
+
+/**
+ * Runs `fn` on a checked-out client that has an error listener for its
+ * whole loan, rolls back on failure, and destroys the client when it may be
+ * unusable.
+ */
+async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect()
   let broken: Error | undefined
 
@@ -51,18 +93,7 @@ export async function copyBatch(
   client.on('error', onError)
 
   try {
-    if (!staged.has(client)) {
-      await client.query(CREATE_STAGING)
-      staged.add(client)
-    }
-
-    await client.query('BEGIN')
-    await streamCopy(client, chunks, timeoutMs)
-    const merged = await client.query(MERGE_SQL)
-    await client.query('COMMIT')
-
-    const inserted = merged.rowCount ?? 0
-    return { inserted, duplicates: readings.length - inserted }
+    return await fn(client)
   } catch (err) {
     // After a timeout the connection may be wedged: discard it rather than
     // wait on a ROLLBACK that may never answer.
@@ -78,10 +109,11 @@ export async function copyBatch(
 
 async function streamCopy(
   client: pg.PoolClient,
+  sql: string,
   chunks: Buffer[],
   timeoutMs: number,
 ): Promise<void> {
-  const copy = client.query(copyFrom(COPY_SQL))
+  const copy = client.query(copyFrom(sql))
   const signal = AbortSignal.timeout(timeoutMs)
 
   try {
