@@ -26,7 +26,7 @@ t.test('bad values are all reported, each naming its variable and value', async 
 t.test('the README documents every variable with its default', async (t) => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
   const rows = new Map(
-    [...readme.matchAll(/^\| `([A-Z0-9_]+)` \| ([^|]+) \|/gm)].map((m) => [
+    [...readme.matchAll(/^\| `([A-Z0-9_]+)`\s*\|\s*([^|]+?)\s*\|/gm)].map((m) => [
       m[1],
       (m[2] ?? '').trim(),
     ]),
@@ -46,13 +46,13 @@ t.test('the README documents every variable with its default', async (t) => {
 
 t.test('docs/errors.md lists exactly the error codes', async (t) => {
   const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8')
-  const listed = [...doc.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1])
+  const listed = [...doc.matchAll(/^\| `([A-Z_]+)`\s*\|/gm)].map((m) => m[1])
   t.same(listed.sort(), Object.keys(ERROR_CODES).sort())
 })
 
 t.test('docs/data-contract.md lists exactly the reject reasons', async (t) => {
   const { REJECT_REASONS } = await import('../bridge/decode/reasons.js')
   const doc = readFileSync(new URL('../docs/data-contract.md', import.meta.url), 'utf8')
-  const listed = [...doc.matchAll(/^\| `([a-z_][a-z_0-9]*)` \| [^|\s]/gm)].map((m) => m[1])
+  const listed = [...doc.matchAll(/^\| `([a-z_][a-z_0-9]*)`\s*\|\s*[^|\s]/gm)].map((m) => m[1])
   t.same(listed.sort(), Object.keys(REJECT_REASONS).sort())
 })
