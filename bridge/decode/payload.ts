@@ -116,7 +116,8 @@ function metricsOf(obj: Obj, tsField: string | undefined): Obj {
 
   if (tsField === undefined) return obj
 
-  const rest: Obj = {}
+  // No prototype: `rest.__proto__ = v` would set one and lose the metric.
+  const rest: Obj = Object.create(null)
   for (const k of keys) rest[k] = obj[k]
   return rest
 }
