@@ -38,7 +38,14 @@ export async function openSource(
   })
   let attempt = 0
 
-  client.on('message', (topic, payload) => onMessage(topic, payload, Date.now() * 1000))
+  // Receive times are strictly increasing microseconds: readings without a
+  // timestamp of their own, arriving within one millisecond, must not share
+  // a primary key and be taken for redeliveries.
+  let lastUs = 0
+  client.on('message', (topic, payload) => {
+    lastUs = Math.max(lastUs + 1, Date.now() * 1000)
+    onMessage(topic, payload, lastUs)
+  })
   client.on('error', (err) => log.warn({ err }, 'mqtt error'))
   client.on('offline', () => log.warn('mqtt offline'))
   client.on('reconnect', () => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { requireStores } from '../bridge/index.js'
 import { migrate } from '../bridge/store/db.js'
 import type { Config } from '../common/config.js'
@@ -30,6 +30,10 @@ program
   .command('all')
   .description('run broker, bridge and HTTP API in one process (local use)')
   .action(() => serve(['broker', 'bridge']))
+  .addHelpText(
+    'after',
+    '\nNeeds BROKER_ALLOW_ANONYMOUS=true until the bridge has a service account (issue #8).',
+  )
 
 program
   .command('migrate')
@@ -46,7 +50,7 @@ program
   .description('publish simulated fleet traffic, then print what was sent')
   .option('--url <url>', 'broker URL', 'mqtt://127.0.0.1:1883')
   .option('--devices <n>', 'device connections', toInt, 100)
-  .option('--rate <r>', 'messages per second per device', Number.parseFloat, 1)
+  .option('--rate <r>', 'messages per second per device', toRate, 1)
   .option('--duration <s>', 'seconds to publish', toInt, 30)
   .addOption(new Option('--qos <q>', 'MQTT QoS').choices(['0', '1']).default('1'))
   .option('--prefix <p>', 'device id prefix', 'sim-')
@@ -56,15 +60,24 @@ program
   .command('demo')
   .description('run everything in one process with a simulated fleet, then show what landed')
   .option('--devices <n>', 'device connections', toInt, 100)
-  .option('--rate <r>', 'messages per second per device', Number.parseFloat, 1)
+  .option('--rate <r>', 'messages per second per device', toRate, 1)
   .option('--duration <s>', 'seconds to publish', toInt, 30)
   .action((o) => withConfig((c, log) => runDemo(c, log, o)))
 
 function toInt(v: string): number {
   const n = Number(v)
-  if (!Number.isInteger(n) || n < 1)
-    throw new TypeError(`expected a positive integer, got ${JSON.stringify(v)}`)
-  return n
+
+  if (Number.isInteger(n) && n >= 1) return n
+  throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(v)}`)
+}
+
+function toRate(v: string): number {
+  const n = Number(v)
+
+  if (n > 0 && n <= 1000) return n
+  throw new InvalidArgumentError(
+    `expected messages per second in (0, 1000], got ${JSON.stringify(v)}`,
+  )
 }
 
 async function withConfig(fn: (c: Config, log: Logger) => Promise<void>): Promise<void> {
@@ -84,7 +97,9 @@ async function withConfig(fn: (c: Config, log: Logger) => Promise<void>): Promis
     await fn(config, log)
   } catch (err) {
     log.fatal({ err, code: err instanceof TelemetryError ? err.code : undefined }, 'stopped')
-    process.exitCode = 1
+    // Whatever started (a listener, a reconnecting client) must not keep a
+    // failed process alive.
+    process.exit(1)
   }
 }
 

@@ -5,6 +5,7 @@ import { startBridge } from '../bridge/index.js'
 import type { RunningBroker } from '../broker/index.js'
 import { startBroker } from '../broker/index.js'
 import type { Config } from '../common/config.js'
+import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 
 export interface Stack {
@@ -23,6 +24,14 @@ export type Part = 'broker' | 'bridge'
  */
 export async function startStack(c: Config, log: Logger, parts: readonly Part[]): Promise<Stack> {
   const stack: Stack = { close: () => closeStack(stack, log) }
+
+  // The bridge would be refused by its own broker: say so instead of waiting.
+  if (parts.includes('broker') && parts.includes('bridge') && !c.BROKER_ALLOW_ANONYMOUS) {
+    throw new TelemetryError(
+      'CONFIG_INVALID',
+      'BROKER_ALLOW_ANONYMOUS must be true to run broker and bridge in one process (no service accounts yet)',
+    )
+  }
 
   try {
     if (parts.includes('broker')) {

@@ -36,6 +36,8 @@ t.test('SIGTERM flushes what the bridge holds before the process exits', async (
   let subscribed = false
 
   for await (const line of lines) {
+    // Node's own warnings share stderr with the JSON log lines.
+    if (!line.startsWith('{')) continue
     const entry = JSON.parse(line)
     if (entry.msg === 'broker listening') brokerPort = entry.port
     if (entry.msg === 'subscribed') subscribed = true

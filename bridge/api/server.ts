@@ -28,7 +28,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     { component: 'api' },
     { level: 'warn' },
   ) as FastifyBaseLogger
-  const app = Fastify({ loggerInstance })
+  // A device id may be 256 characters of up to 4 UTF-8 bytes, percent-encoded.
+  const app = Fastify({ loggerInstance, routerOptions: { maxParamLength: 3072 } })
 
   app.get('/healthz', async () => ({ status: 'ok' }))
 
