@@ -47,7 +47,11 @@ t.test('hard values, timestamps and junk through the whole path', async (t) => {
     FROM telemetry WHERE metric <> 'n' ORDER BY metric`)
   const by = Object.fromEntries(rows.map((r) => [r.metric, r]))
 
-  t.equal(by.s.bytes.toString('utf8'), strange, 'a string with U+0000 and escapes is stored byte for byte')
+  t.equal(
+    by.s.bytes.toString('utf8'),
+    strange,
+    'a string with U+0000 and escapes is stored byte for byte',
+  )
   t.equal(by.big.num, '123456789012345678901234567890')
   t.equal(by.f.v_float, 20)
   t.equal(by.b.v_bool, true)
