@@ -31,10 +31,6 @@ export class Batcher {
     this.#onSeal = onSeal
   }
 
-  get openRows(): number {
-    return this.#open?.readings.length ?? 0
-  }
-
   add(readings: readonly Reading[], letters: readonly DeadLetter[], outcome: MessageOutcome): void {
     const batch = this.#open ?? this.#start()
 
