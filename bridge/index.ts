@@ -12,6 +12,8 @@ import { Pipeline } from './pipeline.js'
 import { openSource } from './source.js'
 import { createPool, migrate } from './store/db.js'
 import { LastValues } from './store/last-values.js'
+import type { PartitionOptions } from './store/partitions.js'
+import { PartitionMaintainer } from './store/partitions.js'
 
 export { BridgeMetrics } from './metrics.js'
 export { LastValues } from './store/last-values.js'
@@ -22,6 +24,7 @@ export interface Bridge {
   lastValues: LastValues
   metrics: BridgeMetrics
   pipeline: Pipeline
+  partitions: PartitionMaintainer
   mqtt: MqttClient
   /** Stops intake, writes what is held (within the deadline), closes connections. */
   close(): Promise<void>
@@ -51,6 +54,14 @@ export function pipelineOptions(c: Config): PipelineOptions {
     copyTimeoutMs: 30_000,
     retryBaseMs: 100,
     retryCapMs: 10_000,
+  }
+}
+
+export function partitionOptions(c: Config): PartitionOptions {
+  return {
+    interval: c.PARTITION_INTERVAL,
+    premake: c.PARTITION_PREMAKE,
+    retentionDays: c.RETENTION_DAYS,
   }
 }
 
@@ -89,6 +100,9 @@ export async function startBridge(
   await migrate(db, log)
 
   const pool = createPool(db, log)
+  // Partitions for now and ahead exist before the first batch arrives.
+  const partitions = new PartitionMaintainer(pool, partitionOptions(c), log)
+  await partitions.start()
   const redis = await connectRedis(redisUrl, log)
   const lastValues = new LastValues(redis, c.REDIS_KEY_PREFIX)
   const pipeline = new Pipeline(pool, lastValues, pipelineOptions(c), metrics, log)
@@ -107,10 +121,11 @@ export async function startBridge(
     try {
       await pipeline.close(c.SHUTDOWN_TIMEOUT_MS)
     } finally {
+      await partitions.stop()
       await pool.end()
       redis.disconnect()
     }
   }
 
-  return { pool, redis, lastValues, metrics, pipeline, mqtt, close }
+  return { pool, redis, lastValues, metrics, pipeline, partitions, mqtt, close }
 }

@@ -1,3 +1,5 @@
+import { setTimeout as delay } from 'node:timers/promises'
+
 export interface BackoffOptions {
   /** First delay, ms. */
   baseMs: number
@@ -14,16 +16,15 @@ export function backoffMs(attempt: number, opts: BackoffOptions): number {
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2)
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer)
-        resolve()
-      },
-      { once: true },
-    )
-  })
+/**
+ * Waits `ms`, or less if `signal` aborts (then it resolves, not rejects).
+ * node:timers/promises removes its abort listener when the timer fires, so
+ * a long-lived signal collects no listeners across many retries.
+ */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal })
+  } catch (err) {
+    if (!signal?.aborted) throw err
+  }
 }

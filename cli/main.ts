@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { requireStores } from '../bridge/index.js'
-import { migrate } from '../bridge/store/db.js'
+import { partitionOptions, requireStores } from '../bridge/index.js'
+import { createPool, migrate } from '../bridge/store/db.js'
+import { PartitionMaintainer } from '../bridge/store/partitions.js'
 import type { Config } from '../common/config.js'
 import { loadConfig } from '../common/config.js'
 import { TelemetryError } from '../common/errors.js'
@@ -37,11 +38,19 @@ program
 
 program
   .command('migrate')
-  .description('apply pending database migrations and exit')
+  .description('apply pending migrations and one partition maintenance pass, then exit')
   .action(() =>
     withConfig(async (c, log) => {
       const { databaseUrl } = requireStores({ ...c, REDIS_URL: c.REDIS_URL ?? 'redis://unused' })
-      await migrate({ databaseUrl, schema: c.PG_SCHEMA, poolSize: 2 }, log)
+      const db = { databaseUrl, schema: c.PG_SCHEMA, poolSize: 2 }
+      await migrate(db, log)
+      const pool = createPool(db, log)
+      try {
+        const report = await new PartitionMaintainer(pool, partitionOptions(c), log).runOnce()
+        log.info(report, 'partition maintenance done')
+      } finally {
+        await pool.end()
+      }
     }),
   )
 

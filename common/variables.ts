@@ -231,6 +231,27 @@ export const VARIABLES = {
     expect: 'must be an integer from 1 to 60000',
     doc: 'A batch is written when its oldest reading has waited this long.',
   }),
+  PARTITION_INTERVAL: spec({
+    schema: z.enum(['hour', 'day', 'week', 'month']),
+    default: 'day',
+    unit: 'hour, day, week, month',
+    expect: 'must be one of hour, day, week, month',
+    doc: 'Span of one telemetry partition, aligned in UTC (weeks start on Monday).',
+  }),
+  PARTITION_PREMAKE: spec({
+    schema: int(1, 400),
+    default: '3',
+    unit: 'partitions',
+    expect: 'must be an integer from 1 to 400',
+    doc: 'Partitions kept ready ahead of the current one.',
+  }),
+  RETENTION_DAYS: spec({
+    schema: int(0, 36_500),
+    default: '0',
+    unit: 'days',
+    expect: 'must be an integer from 0 to 36500',
+    doc: 'Partitions wholly older than this are dropped; 0 keeps everything.',
+  }),
   HTTP_HOST: spec({
     schema: z.string().min(1),
     default: '0.0.0.0',

@@ -1,6 +1,7 @@
 /**
  * The COPY writer against raw `psql \copy` of the same rows into the same
- * table layout, in one run, so the result is a ratio. Also measures the
+ * table layout (each into its own schema, migrated and partitioned alike),
+ * in one run, so the result is a ratio. Also measures the
  * alternative the writer did not choose: binary COPY straight into the
  * table (fast, but a redelivered batch would fail on the primary key).
  *
@@ -18,6 +19,7 @@ import { isoUs } from '../bridge/decode/index.js'
 import { BridgeMetrics } from '../bridge/metrics.js'
 import type { Reading } from '../bridge/reading.js'
 import { createPool, migrate } from '../bridge/store/db.js'
+import { PartitionMaintainer } from '../bridge/store/partitions.js'
 import { BatchWriter } from '../bridge/writer.js'
 import { createLogger } from '../common/logger.js'
 
@@ -28,7 +30,8 @@ if (!databaseUrl) throw new Error('DATABASE_URL must be set (make bench sets it)
 
 const log = createLogger('warn')
 const schema = `bench_${Date.now().toString(36)}`
-const db = { databaseUrl, schema, poolSize: 2 }
+const schemas = { writer: `${schema}_w`, raw: `${schema}_r`, direct: `${schema}_d` }
+const db = { databaseUrl, schema: schemas.writer, poolSize: 2 }
 const T0 = Date.parse('2026-01-01T00:00:00Z') * 1000
 
 // 5 metrics per message, 1,000 devices, realistic floats and ints.
@@ -54,14 +57,18 @@ for (let i = 0; readings.length < rows; i++) {
 }
 readings.length = rows
 
-await migrate(db, log)
+// The same migrations and the same day partition in each schema.
+for (const s of Object.values(schemas)) {
+  const one = { ...db, schema: s }
+  await migrate(one, log)
+  const p = createPool(one, log)
+  const opts = { interval: 'day', premake: 1, retentionDays: 0 } as const
+  await new PartitionMaintainer(p, opts, log, () => T0 / 1000).runOnce()
+  await p.end()
+}
 const pool = createPool(db, log)
 const psql = (sql: string) =>
   execFileSync('psql', [databaseUrl, '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql])
-const fresh = (table: string) =>
-  psql(
-    `SET search_path=${schema}; DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (LIKE telemetry INCLUDING ALL)`,
-  )
 
 async function timed(fn: () => Promise<void> | void): Promise<number> {
   const start = performance.now()
@@ -72,9 +79,8 @@ async function timed(fn: () => Promise<void> | void): Promise<number> {
 // 1. Raw psql \copy of a CSV of the same rows (file written before timing).
 const csv = join(tmpdir(), `${schema}.csv`)
 writeFileSync(csv, readings.map(csvRow).join(''))
-fresh('raw_copy')
 const rawS = await timed(() => {
-  psql(`\\copy ${schema}.raw_copy (${TELEMETRY_COLUMNS}) FROM '${csv}' (FORMAT csv)`)
+  psql(`\\copy ${schemas.raw}.telemetry (${TELEMETRY_COLUMNS}) FROM '${csv}' (FORMAT csv)`)
 })
 
 // 2. The writer: binary COPY into staging + INSERT … ON CONFLICT, per batch.
@@ -94,13 +100,14 @@ const writerS = await timed(async () => {
 })
 
 // 3. Not chosen: binary COPY straight into a keyed table (no idempotency).
-fresh('direct_copy')
 const directS = await timed(async () => {
   for (let i = 0; i < rows; i += batchRows) {
     const client = await pool.connect()
     try {
       const copy = client.query(
-        copyFrom(`COPY direct_copy (${TELEMETRY_COLUMNS}) FROM STDIN (FORMAT binary)`),
+        copyFrom(
+          `COPY ${schemas.direct}.telemetry (${TELEMETRY_COLUMNS}) FROM STDIN (FORMAT binary)`,
+        ),
       )
       await pipeline(Readable.from(encodeTelemetryCopy(readings.slice(i, i + batchRows))), copy)
     } finally {
@@ -109,7 +116,9 @@ const directS = await timed(async () => {
   }
 })
 
-const { rows: check } = await pool.query('SELECT count(*)::int AS n FROM telemetry')
+const { rows: check } = await pool.query(
+  'SELECT count(*)::int AS n FROM telemetry_p20260101 UNION ALL SELECT count(*)::int FROM telemetry',
+)
 batchMs.sort((a, b) => a - b)
 const pct = (p: number) =>
   Math.round(batchMs[Math.min(batchMs.length - 1, Math.floor(p * batchMs.length))] ?? 0)
@@ -124,11 +133,12 @@ console.log(
     ratioWriterToRaw: Number((rawS / writerS).toFixed(2)),
     batchMsP50: pct(0.5),
     batchMsP99: pct(0.99),
-    rowsStored: check[0].n,
+    rowsStored: check[1].n,
+    rowsInDayPartition: check[0].n,
   }),
 )
 
-psql(`DROP SCHEMA ${schema} CASCADE`)
+psql(`SET client_min_messages = warning; DROP SCHEMA ${Object.values(schemas).join(', ')} CASCADE`)
 await pool.end()
 
 function csvRow(r: Reading): string {

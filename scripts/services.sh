@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Project-local Postgres + Redis for development, tests and CI.
 #
-# Usage: scripts/services.sh start|stop|status|env|reset
+# Usage: scripts/services.sh start|stop|status|env|reset [pg|redis]
+#
+# With pg or redis, start/stop act on that service only (fault tests stop
+# and start one while the other keeps running).
 #
 # Everything lives under $ROOT/.local/ (git-ignored) so several checkouts can
 # coexist on one machine and nothing system-wide (clusters, systemd units,
 # ports 5432/6379) is ever touched. Ports are picked once and remembered in
 # .local/services.env, which callers consume via `services.sh env`.
 #
-# Env knobs: SERVICES_FAST=1 (fsync/synchronous_commit/full_page_writes off,
+# Env knobs: SERVICES_DIR (default $ROOT/.local; tests point it at a
+# throwaway directory to get instances of their own), SERVICES_FAST=1 (fsync/synchronous_commit/full_page_writes off,
 # for CI), SERVICES_TIMEOUT (seconds to wait for readiness, default 30).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-LOCAL="$ROOT/.local"
+LOCAL="${SERVICES_DIR:-$ROOT/.local}"
 PG_DIR="$LOCAL/pg"
 PG_DATA="$PG_DIR/data"
 PG_SOCK="$PG_DIR/run"
@@ -166,10 +170,10 @@ redis_start() {
 
 # Bounded wait for both services; show the relevant log on failure.
 wait_ready() {
-  local deadline=$((SECONDS + TIMEOUT))
-  until pg_ready && redis_ready; do
+  local only="${1:-}" deadline=$((SECONDS + TIMEOUT))
+  until { [[ $only == redis ]] || pg_ready; } && { [[ $only == pg ]] || redis_ready; }; do
     if ((SECONDS >= deadline)); then
-      pg_ready || { tail -n 20 "$PG_LOG" >&2 || true; die "postgres not ready on port $PG_PORT after ${TIMEOUT}s (log: $PG_LOG)"; }
+      [[ $only == redis ]] || pg_ready || { tail -n 20 "$PG_LOG" >&2 || true; die "postgres not ready on port $PG_PORT after ${TIMEOUT}s (log: $PG_LOG)"; }
       tail -n 20 "$REDIS_LOG" >&2 || true
       die "redis not ready on port $REDIS_PORT after ${TIMEOUT}s (log: $REDIS_LOG)"
     fi
@@ -184,15 +188,20 @@ ensure_database() {
 }
 
 cmd_start() {
+  local only="${1:-}"
   ensure_deps
   ensure_db_user
   mkdir -p "$LOCAL" "$REDIS_DIR"
   choose_ports
   pg_init
-  if pg_alive; then log "postgres already running on 127.0.0.1:$PG_PORT"; else pg_start; fi
-  if redis_alive; then log "redis already running on 127.0.0.1:$REDIS_PORT"; else redis_start; fi
-  wait_ready
-  ensure_database
+  if [[ $only != redis ]]; then
+    if pg_alive; then log "postgres already running on 127.0.0.1:$PG_PORT"; else pg_start; fi
+  fi
+  if [[ $only != pg ]]; then
+    if redis_alive; then log "redis already running on 127.0.0.1:$REDIS_PORT"; else redis_start; fi
+  fi
+  wait_ready "$only"
+  [[ $only == redis ]] || ensure_database
   log "ready (scripts/services.sh env prints the URLs)"
 }
 
@@ -204,14 +213,14 @@ wait_gone() {
 }
 
 cmd_stop() {
-  local pid
-  if pg_alive; then
+  local only="${1:-}" pid
+  if [[ $only != redis ]] && pg_alive; then
     find_pg_bin || die "postgres binaries not found"
     ensure_db_user
     as_db "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
     log "postgres stopped"
   fi
-  if redis_alive; then
+  if [[ $only != pg ]] && redis_alive; then
     pid="$(head -n1 "$REDIS_PID")"
     kill "$pid" # SIGTERM = clean shutdown; with save '' nothing is written
     wait_gone "$pid"
@@ -240,7 +249,7 @@ cmd_reset() {
   log "removed $PG_DIR and $REDIS_DIR"
 }
 
-case "${1:-}" in
-  start | stop | status | env | reset) "cmd_$1" ;;
-  *) echo "services: usage: $0 start|stop|status|env|reset" >&2; exit 2 ;;
+case "${1:-}:${2:-}" in
+  start: | stop: | status: | env: | reset: | start:pg | start:redis | stop:pg | stop:redis) "cmd_$1" "${2:-}" ;;
+  *) echo "services: usage: $0 start|stop|status|env|reset, or start|stop pg|redis" >&2; exit 2 ;;
 esac

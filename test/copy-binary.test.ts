@@ -8,6 +8,8 @@ import { from as copyFrom } from 'pg-copy-streams'
 import t from 'tap'
 import { encodeNumeric, encodeTelemetryCopy, TELEMETRY_COLUMNS } from '../bridge/copy/binary.js'
 import type { Reading, Value } from '../bridge/reading.js'
+import { migrate } from '../bridge/store/db.js'
+import { createLogger } from '../common/logger.js'
 
 const INT8_MIN = -(2n ** 63n)
 const INT8_MAX = 2n ** 63n - 1n
@@ -283,15 +285,11 @@ t.test('round trip through Postgres', { skip }, async (t) => {
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
     await pool.end()
   })
-  await pool.query(`CREATE SCHEMA ${schema}`)
-  // Same DDL as migrations/1700000000000_telemetry.sql.
-  await pool.query(`CREATE TABLE ${table} (
-    device_id text NOT NULL, metric text NOT NULL, ts timestamptz NOT NULL,
-    v_float double precision, v_int bigint, v_numeric numeric,
-    v_bool boolean, v_text text, v_bytes bytea, v_json jsonb,
-    CONSTRAINT telemetry_pkey PRIMARY KEY (device_id, metric, ts),
-    CONSTRAINT telemetry_one_value CHECK (
-      num_nonnulls(v_float, v_int, v_numeric, v_bool, v_text, v_bytes, v_json) = 1))`)
+  // The real migrations, so the round trip runs against the real (partitioned) table.
+  await migrate(
+    { databaseUrl: DATABASE_URL as string, schema, poolSize: 1 },
+    createLogger('silent'),
+  )
 
   const copySql = `COPY ${table} (${TELEMETRY_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`
   const selectSql = `SELECT device_id, metric,
