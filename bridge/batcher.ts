@@ -1,7 +1,10 @@
 import type { Reading } from './reading.js'
 import type { DeadLetter } from './store/dead-letters.js'
 
-export type MessageOutcome = 'stored' | 'partial' | 'rejected'
+export type MessageOutcome = 'stored' | 'partial' | 'rejected' | 'ignored'
+
+/** Sends the broker the PUBACK of one message; undefined for QoS 0. */
+export type Ack = () => void
 
 /**
  * Whole messages, never split: a batch commits or fails with every reading
@@ -11,6 +14,10 @@ export interface Batch {
   readings: Reading[]
   letters: DeadLetter[]
   outcomes: MessageOutcome[]
+  /** PUBACKs to send, in arrival order, once the batch is durable. */
+  acks: Ack[]
+  /** Payload bytes of the batch's messages, for the memory cap. */
+  bytes: number
   openedAtMs: number
 }
 
@@ -31,12 +38,20 @@ export class Batcher {
     this.#onSeal = onSeal
   }
 
-  add(readings: readonly Reading[], letters: readonly DeadLetter[], outcome: MessageOutcome): void {
+  add(
+    readings: readonly Reading[],
+    letters: readonly DeadLetter[],
+    outcome: MessageOutcome,
+    bytes: number,
+    ack: Ack | undefined,
+  ): void {
     const batch = this.#open ?? this.#start()
 
     for (const r of readings) batch.readings.push(r)
     for (const l of letters) batch.letters.push(l)
     batch.outcomes.push(outcome)
+    batch.bytes += bytes
+    if (ack) batch.acks.push(ack)
 
     if (batch.readings.length >= this.#opts.maxRows) this.seal()
   }
@@ -53,7 +68,14 @@ export class Batcher {
   }
 
   #start(): Batch {
-    const batch: Batch = { readings: [], letters: [], outcomes: [], openedAtMs: Date.now() }
+    const batch: Batch = {
+      readings: [],
+      letters: [],
+      outcomes: [],
+      acks: [],
+      bytes: 0,
+      openedAtMs: Date.now(),
+    }
 
     this.#open = batch
     this.#timer = setTimeout(() => this.seal(), this.#opts.maxAgeMs)

@@ -1,5 +1,4 @@
 import { Redis } from 'ioredis'
-import type { MqttClient } from 'mqtt'
 import type pg from 'pg'
 import type { Config } from '../common/config.js'
 import { TelemetryError } from '../common/errors.js'
@@ -9,7 +8,9 @@ import { compilePattern } from './decode/index.js'
 import { BridgeMetrics } from './metrics.js'
 import type { PipelineOptions } from './pipeline.js'
 import { Pipeline } from './pipeline.js'
+import type { Source } from './source.js'
 import { openSource } from './source.js'
+import { Spool } from './spool.js'
 import { createPool, migrate } from './store/db.js'
 import { LastValues } from './store/last-values.js'
 import type { PartitionOptions } from './store/partitions.js'
@@ -25,8 +26,8 @@ export interface Bridge {
   metrics: BridgeMetrics
   pipeline: Pipeline
   partitions: PartitionMaintainer
-  mqtt: MqttClient
-  /** Stops intake, writes what is held (within the deadline), closes connections. */
+  source: Source
+  /** Stops intake, writes or spools what is held (within the deadline), acknowledges, disconnects. */
   close(): Promise<void>
 }
 
@@ -51,6 +52,8 @@ export function pipelineOptions(c: Config): PipelineOptions {
     maxRows: c.BATCH_MAX_ROWS,
     maxAgeMs: c.BATCH_MAX_AGE_MS,
     deadLetterPayloadBytes: c.DEAD_LETTER_PAYLOAD_BYTES,
+    maxMessages: c.BUFFER_MAX_MESSAGES,
+    maxBytes: c.BUFFER_MAX_BYTES,
     copyTimeoutMs: 30_000,
     retryBaseMs: 100,
     retryCapMs: 10_000,
@@ -105,27 +108,44 @@ export async function startBridge(
   await partitions.start()
   const redis = await connectRedis(redisUrl, log)
   const lastValues = new LastValues(redis, c.REDIS_KEY_PREFIX)
-  const pipeline = new Pipeline(pool, lastValues, pipelineOptions(c), metrics, log)
+  const spool = await Spool.open(c.SPOOL_DIR, c.SPOOL_MAX_BYTES, log)
+  let source: Source | undefined
+  const pipeline = new Pipeline(
+    pool,
+    lastValues,
+    spool,
+    pipelineOptions(c),
+    metrics,
+    log,
+    (paused) => (paused ? source?.pause() : source?.resume()),
+  )
   const filters = [...new Set(c.TOPIC_PATTERNS.map((p) => compilePattern(p).filter))]
-  const source = { url: c.BRIDGE_MQTT_URL, clientId: c.BRIDGE_CLIENT_ID, filters }
-  const mqtt = await openSource(
-    { ...source, username: c.BRIDGE_MQTT_USERNAME, password: c.BRIDGE_MQTT_PASSWORD },
-    (topic, payload, receivedUs) => pipeline.ingest(topic, payload, receivedUs),
+  source = await openSource(
+    {
+      url: c.BRIDGE_MQTT_URL,
+      clientId: c.BRIDGE_CLIENT_ID,
+      filters,
+      username: c.BRIDGE_MQTT_USERNAME,
+      password: c.BRIDGE_MQTT_PASSWORD,
+    },
+    (topic, payload, receivedUs, ack) => pipeline.ingest(topic, payload, receivedUs, ack),
     log,
   )
+  const opened = source
 
   async function close(): Promise<void> {
-    // Stop intake first; MQTT.js has already acknowledged what it delivered,
-    // so what the pipeline holds must reach Postgres before we go.
-    await mqtt.endAsync()
+    // The pipeline stops taking messages (later ones stay unacknowledged and
+    // come back on the next connection), writes or spools what it holds and
+    // acknowledges it; only then does the connection close, PUBACKs sent.
     try {
       await pipeline.close(c.SHUTDOWN_TIMEOUT_MS)
     } finally {
+      await opened.close()
       await partitions.stop()
       await pool.end()
       redis.disconnect()
     }
   }
 
-  return { pool, redis, lastValues, metrics, pipeline, partitions, mqtt, close }
+  return { pool, redis, lastValues, metrics, pipeline, partitions, source: opened, close }
 }

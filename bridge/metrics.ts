@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { DeliveryStats } from './delivery.js'
 
 /**
  * The bridge's accounting. Every message ends in exactly one outcome of
@@ -9,7 +10,7 @@ export class BridgeMetrics {
 
   readonly messages = new Counter({
     name: 'telemetry_messages_total',
-    help: 'MQTT messages by final outcome: stored, partial (some readings refused), rejected, ignored',
+    help: 'MQTT messages by final outcome: stored, partial (some readings refused), rejected, ignored, deferred (not acknowledged, so the broker sends it again)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   })
@@ -28,17 +29,58 @@ export class BridgeMetrics {
     registers: [this.registry],
   })
 
-  readonly inFlight = new Gauge({
-    name: 'telemetry_messages_in_flight',
-    help: 'Messages received whose readings are not yet committed or dead-lettered',
-    registers: [this.registry],
+  // Gauges of what is held are read from the pipeline when scraped, so
+  // they cannot drift from the truth.
+  #stats: () => DeliveryStats = () => ({
+    memoryMessages: 0,
+    memoryBytes: 0,
+    spoolMessages: 0,
+    spoolBytes: 0,
+    oldestMs: undefined,
+    paused: false,
   })
 
-  readonly bufferedReadings = new Gauge({
-    name: 'telemetry_buffered_readings',
-    help: 'Readings held in memory waiting for a COPY',
-    registers: [this.registry],
-  })
+  readonly inFlight = this.#gauge(
+    'telemetry_messages_in_flight',
+    'Messages received and not yet written or dead-lettered (in memory or spooled)',
+    (s) => s.memoryMessages + s.spoolMessages,
+  )
+
+  readonly bufferMessages = this.#gauge(
+    'telemetry_buffer_messages',
+    'Messages held in memory: open batch, sealed batches, the batch being written',
+    (s) => s.memoryMessages,
+  )
+
+  readonly bufferBytes = this.#gauge(
+    'telemetry_buffer_bytes',
+    'Payload bytes of the messages held in memory',
+    (s) => s.memoryBytes,
+  )
+
+  readonly spoolMessages = this.#gauge(
+    'telemetry_spool_messages',
+    'Messages in batches spooled to local disk, acknowledged, waiting for Postgres',
+    (s) => s.spoolMessages,
+  )
+
+  readonly spoolBytes = this.#gauge(
+    'telemetry_spool_bytes',
+    'Size of the spool on disk',
+    (s) => s.spoolBytes,
+  )
+
+  readonly oldestUnwritten = this.#gauge(
+    'telemetry_oldest_unwritten_seconds',
+    'Age of the oldest message received and not yet written (0 when none)',
+    (s) => (s.oldestMs === undefined ? 0 : Math.max(0, (Date.now() - s.oldestMs) / 1000)),
+  )
+
+  readonly paused = this.#gauge(
+    'telemetry_intake_paused',
+    '1 while the bridge has stopped reading because buffer and spool are full',
+    (s) => (s.paused ? 1 : 0),
+  )
 
   readonly batchRows = new Histogram({
     name: 'telemetry_batch_rows',
@@ -65,6 +107,23 @@ export class BridgeMetrics {
     help: 'Committed batches whose Redis last-value update failed',
     registers: [this.registry],
   })
+
+  /** Where the held-messages gauges read from. */
+  observe(stats: () => DeliveryStats): void {
+    this.#stats = stats
+  }
+
+  #gauge(name: string, help: string, read: (s: DeliveryStats) => number): Gauge {
+    const stats = () => this.#stats()
+    return new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read(stats()))
+      },
+    })
+  }
 
   constructor(withProcessMetrics: boolean) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry })

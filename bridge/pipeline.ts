@@ -1,19 +1,23 @@
 import type pg from 'pg'
 import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
-import type { Batch, BatcherOptions, MessageOutcome } from './batcher.js'
+import type { Ack, BatcherOptions, MessageOutcome } from './batcher.js'
 import { Batcher } from './batcher.js'
 import type { DecodeOptions, ReadingReject } from './decode/index.js'
 import { decodeMessage } from './decode/index.js'
+import type { DeliveryOptions } from './delivery.js'
+import { Delivery } from './delivery.js'
 import type { BridgeMetrics } from './metrics.js'
 import { backoffMs, sleep } from './retry.js'
+import type { Spool } from './spool.js'
+import type { SpooledBatch } from './spool-codec.js'
 import type { DeadLetter } from './store/dead-letters.js'
 import { writeDeadLetters } from './store/dead-letters.js'
 import type { LastValues } from './store/last-values.js'
 import type { WriterOptions } from './writer.js'
 import { BatchWriter } from './writer.js'
 
-export interface PipelineOptions extends BatcherOptions, WriterOptions {
+export interface PipelineOptions extends BatcherOptions, WriterOptions, DeliveryOptions {
   decode: DecodeOptions
   deadLetterPayloadBytes: number
 }
@@ -23,37 +27,111 @@ const MAX_LETTERS_PER_MESSAGE = 10
 const REJECT_LOG_INTERVAL_MS = 10_000
 
 /**
- * message → decode → batch → COPY → dead letters → last values → counters.
+ * message → decode → batch → COPY → dead letters → last values → counters,
+ * and only then the message's PUBACK (or once its batch is in the spool).
  * `ingest` is synchronous and never throws, so the MQTT client's packet loop
  * never waits on the database.
  */
 export class Pipeline {
   readonly #batcher: Batcher
   readonly #writer: BatchWriter
-  readonly #queue: Batch[] = []
+  readonly #delivery: Delivery
   readonly #stop = new AbortController()
-  #draining: Promise<void> | undefined
+  #closing = false
   #rejectsSinceLog = 0
   #lastRejectLog = 0
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly lastValues: LastValues,
+    spool: Spool,
     private readonly opts: PipelineOptions,
     private readonly metrics: BridgeMetrics,
     private readonly log: Logger,
+    onPressure?: (paused: boolean) => void,
   ) {
-    this.#batcher = new Batcher(opts, (b) => this.#enqueue(b))
     this.#writer = new BatchWriter(pool, opts, metrics, log)
+    this.#delivery = new Delivery(
+      spool,
+      opts,
+      (batch, signal) => this.#process(batch, signal),
+      this.#stop.signal,
+      log,
+      onPressure,
+    )
+    this.#batcher = new Batcher(opts, (b) => this.#delivery.push(b))
+    metrics.observe(() => this.#delivery.stats())
+    // Batches a previous run left in the spool go first.
+    void this.#delivery.idle()
   }
 
-  ingest(topic: string, payload: Buffer, receivedUs: number): void {
-    const d = decodeMessage(topic, payload, receivedUs, this.opts.decode)
+  ingest(topic: string, payload: Buffer, receivedUs: number, ack?: Ack): void {
+    // Not acknowledged, so not lost: the broker sends it again later.
+    if (this.#closing || !this.#delivery.hasRoom()) {
+      this.metrics.messages.inc({ outcome: 'deferred' })
+      return
+    }
+
+    const { readings, letters, outcome } = this.#decode(topic, payload, receivedUs)
+    this.#delivery.held(payload.length)
+    this.#batcher.add(readings, letters, outcome, payload.length, ack)
+  }
+
+  /** Seals the open batch and waits until everything received is written. */
+  async flush(): Promise<void> {
+    this.#batcher.seal()
+    await this.#delivery.idle()
+  }
+
+  /**
+   * Stops taking messages and writes what is held. What Postgres has not
+   * taken by 80 % of the deadline goes to the spool, to be written at the
+   * next start. Throws SHUTDOWN_TIMEOUT if some messages are neither: those
+   * were not acknowledged, so the broker will deliver them again.
+   */
+  async close(deadlineMs: number): Promise<void> {
+    this.#closing = true
+    this.#batcher.seal()
+
+    const timer = setTimeout(() => this.#stop.abort(), deadlineMs * 0.8)
+    try {
+      await this.#delivery.idle()
+    } finally {
+      clearTimeout(timer)
+    }
+
+    if (this.#delivery.unsettled > 0) {
+      const spilled = await this.#delivery.spillAll()
+      this.log.warn({ spilled }, 'postgres too slow at shutdown: messages left in the spool')
+    }
+
+    const left = this.#delivery.unsettled
+    if (left > 0) {
+      throw new TelemetryError(
+        'SHUTDOWN_TIMEOUT',
+        `${left} messages were neither written nor spooled within ${deadlineMs} ms; they were not acknowledged`,
+      )
+    }
+  }
+
+  #decode(topic: string, payload: Buffer, receivedUs: number) {
+    let d: ReturnType<typeof decodeMessage>
+    try {
+      d = decodeMessage(topic, payload, receivedUs, this.opts.decode)
+    } catch (err) {
+      // The decoder is total by its property tests; this is the net under it.
+      this.log.error({ err, topic }, 'decoder threw; message dead-lettered')
+      d = {
+        status: 'decoded',
+        device: undefined,
+        readings: [],
+        rejects: [{ reason: 'decoder_failed', detail: String(err).slice(0, 500) }],
+      }
+    }
 
     if (d.status === 'ignored') {
-      this.metrics.messages.inc({ outcome: 'ignored' })
       this.log.debug({ topic, reason: d.reason }, 'message ignored')
-      return
+      return { readings: [], letters: [], outcome: 'ignored' as MessageOutcome }
     }
 
     const letters = d.rejects
@@ -64,60 +142,11 @@ export class Pipeline {
 
     for (const r of d.rejects) this.metrics.rejects.inc({ reason: r.reason })
     if (d.rejects.length > 0) this.#noteRejects(topic, d.rejects)
-
-    this.metrics.inFlight.inc()
-    this.metrics.bufferedReadings.inc(d.readings.length)
-    this.#batcher.add(d.readings, letters, outcome)
+    return { readings: d.readings, letters, outcome }
   }
 
-  /** Seals the open batch and waits until everything received is written. */
-  async flush(): Promise<void> {
-    this.#batcher.seal()
-    while (this.#draining) await this.#draining
-  }
-
-  /** Flushes; after `deadlineMs` pending retries give up and the error is thrown. */
-  async close(deadlineMs: number): Promise<void> {
-    const timer = setTimeout(() => this.#stop.abort(), deadlineMs)
-    try {
-      await this.flush()
-    } finally {
-      clearTimeout(timer)
-    }
-
-    const unwritten = this.#queue.reduce((n, b) => n + b.outcomes.length, 0)
-
-    if (unwritten > 0) {
-      throw new TelemetryError(
-        'SHUTDOWN_TIMEOUT',
-        `${unwritten} messages were not written within ${deadlineMs} ms`,
-      )
-    }
-  }
-
-  #enqueue(batch: Batch): void {
-    this.#queue.push(batch)
-    this.#draining ??= this.#drain().finally(() => {
-      this.#draining = undefined
-    })
-  }
-
-  async #drain(): Promise<void> {
-    for (let batch = this.#queue.shift(); batch; batch = this.#queue.shift()) {
-      try {
-        await this.#process(batch)
-      } catch (err) {
-        // Only an abort at the shutdown deadline (or a bug) lands here; the
-        // batch stays queued so close() can say what was not written.
-        this.#queue.unshift(batch)
-        if (!this.#stop.signal.aborted) this.log.error({ err }, 'batch processing failed')
-        return
-      }
-    }
-  }
-
-  async #process(batch: Batch): Promise<void> {
-    const signal = this.#stop.signal
+  /** Writes a batch: rows, then dead letters, then last values, then counters. */
+  async #process(batch: SpooledBatch, signal: AbortSignal): Promise<void> {
     const stored = await this.#writer.store(batch.readings, signal)
     const letters = batch.letters.concat(stored.refused)
 
@@ -130,8 +159,6 @@ export class Pipeline {
     this.metrics.readings.inc({ outcome: 'stored' }, stored.inserted)
     this.metrics.readings.inc({ outcome: 'duplicate' }, stored.duplicates)
     this.metrics.readings.inc({ outcome: 'rejected' }, stored.refused.length)
-    this.metrics.inFlight.dec(batch.outcomes.length)
-    this.metrics.bufferedReadings.dec(batch.readings.length)
   }
 
   async #writeLetters(letters: DeadLetter[], signal: AbortSignal): Promise<void> {

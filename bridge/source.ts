@@ -1,6 +1,8 @@
-import type { MqttClient } from 'mqtt'
+import type { IPublishPacket, MqttClient } from 'mqtt'
 import mqtt from 'mqtt'
+import { generate } from 'mqtt-packet'
 import type { Logger } from '../common/logger.js'
+import type { Ack } from './batcher.js'
 import { backoffMs } from './retry.js'
 
 export interface SourceOptions {
@@ -11,21 +13,45 @@ export interface SourceOptions {
   filters: readonly string[]
 }
 
-export type OnMessage = (topic: string, payload: Buffer, receivedUs: number) => void
+/** `ack` sends the message's PUBACK; undefined for QoS 0. */
+export type OnMessage = (
+  topic: string,
+  payload: Buffer,
+  receivedUs: number,
+  ack: Ack | undefined,
+) => void
+
+export interface Source {
+  client: MqttClient
+  /** Disconnects (the broker keeps the session and queues for it) until resume(). */
+  pause(): void
+  resume(): void
+  /** Ends the connection after what was written to the socket, PUBACKs included, is sent. */
+  close(): Promise<void>
+}
 
 const RECONNECT = { baseMs: 500, capMs: 30_000 }
 
+// MQTT.js acknowledges a QoS 1 message as soon as its handler returns and
+// handles one packet at a time, so it offers no way to acknowledge later
+// without stalling the connection, keepalive included. Its customHandleAcks
+// hook, answered with an error, sends no PUBACK and moves on to the next
+// packet; the PUBACK is then written by us once the message is durable.
+// One shared error: this runs per message.
+const DEFERRED = Object.freeze(new Error('PUBACK deferred until the batch is durable'))
+
 /**
  * The bridge's MQTT subscription: QoS 1, a persistent session under a stable
- * client id, so messages published while the bridge is away wait for it.
- * Reconnects back off exponentially with jitter instead of MQTT.js's fixed
- * period, so a fleet of bridges does not reconnect in lockstep.
+ * client id, so messages published while the bridge is away (or has paused)
+ * wait for it. A message is acknowledged only when the pipeline says it is
+ * durable; until then the broker holds it and sends it again after a
+ * reconnect. Reconnects back off exponentially with jitter.
  */
 export async function openSource(
   opts: SourceOptions,
   onMessage: OnMessage,
   log: Logger,
-): Promise<MqttClient> {
+): Promise<Source> {
   const client = mqtt.connect(opts.url, {
     clientId: opts.clientId,
     clean: false,
@@ -37,17 +63,30 @@ export async function openSource(
     keepalive: 30,
   })
   let attempt = 0
+  let paused = false
 
   // Receive times are strictly increasing microseconds: readings without a
   // timestamp of their own, arriving within one millisecond, must not share
   // a primary key and be taken for redeliveries.
   let lastUs = 0
-  client.on('message', (topic, payload) => {
+  const receive = (topic: string, payload: Buffer, ack: Ack | undefined) => {
     lastUs = Math.max(lastUs + 1, Date.now() * 1000)
-    onMessage(topic, payload, lastUs)
+    onMessage(topic, payload, lastUs, ack)
+  }
+
+  client.options.customHandleAcks = (topic, payload, packet, done) => {
+    receive(topic, payload, pubackLater(client, packet))
+    done(DEFERRED)
+  }
+  client.on('message', (topic, payload, packet) => {
+    if (packet.qos === 0) receive(topic, payload, undefined)
   })
-  client.on('error', (err) => log.warn({ err }, 'mqtt error'))
-  client.on('offline', () => log.warn('mqtt offline'))
+  client.on('error', (err) => {
+    if (err !== DEFERRED) log.warn({ err }, 'mqtt error')
+  })
+  client.on('offline', () => {
+    if (!paused) log.warn('mqtt offline')
+  })
   client.on('reconnect', () => {
     attempt++
     client.options.reconnectPeriod = backoffMs(attempt, RECONNECT)
@@ -66,7 +105,38 @@ export async function openSource(
   // A daemon waits for its broker: errors until then are logged and retried.
   await new Promise<void>((resolve) => client.once('connect', () => resolve()))
 
-  return client
+  return {
+    client,
+    pause() {
+      if (paused) return
+      paused = true
+      log.warn('buffer and spool are full: disconnecting until there is room')
+      client.end()
+    },
+    resume() {
+      if (!paused) return
+      paused = false
+      log.info('room again: reconnecting')
+      client.reconnect()
+    },
+    close: () => client.endAsync(),
+  }
+}
+
+/**
+ * The PUBACK of one message, bound to the connection it arrived on. After a
+ * reconnect the broker sends unacknowledged messages again under the same
+ * packet ids and may reuse ids afterwards, so an acknowledgement is never
+ * carried over to a later connection.
+ */
+function pubackLater(client: MqttClient, packet: IPublishPacket): Ack {
+  const stream = client.stream
+  const messageId = packet.messageId
+
+  return () => {
+    if (messageId === undefined || client.stream !== stream || !client.connected) return
+    stream.write(generate({ cmd: 'puback', messageId }))
+  }
 }
 
 function subscribe(client: MqttClient, filters: readonly string[], log: Logger): void {

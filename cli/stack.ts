@@ -1,3 +1,4 @@
+import type { Client } from 'aedes'
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from '../bridge/api/server.js'
 import type { Bridge } from '../bridge/index.js'
@@ -66,7 +67,12 @@ export async function startStack(c: Config, log: Logger, parts: readonly Part[])
   return stack
 }
 
-/** Bridge first (stop intake, flush), then the API, then the broker. */
+/**
+ * Devices first: with broker and bridge in one process, the broker stops
+ * taking connections and drops every client but the bridge, so it accepts
+ * nothing more that the bridge would not see. Then the bridge (stop intake,
+ * write or spool, acknowledge), the API, and the broker itself.
+ */
 async function closeStack(stack: Stack, log: Logger): Promise<void> {
   const errors: unknown[] = []
   const step = async (name: string, fn: (() => Promise<unknown>) | undefined) => {
@@ -79,9 +85,23 @@ async function closeStack(stack: Stack, log: Logger): Promise<void> {
     }
   }
 
+  const { broker, bridge } = stack
+  if (broker && bridge) {
+    const keep = bridge.source.client.options.clientId
+    await step('devices', async () => disconnectDevices(broker, keep))
+  }
   await step('bridge', stack.bridge?.close)
   await step('api', stack.api ? () => stack.api!.close() : undefined)
   await step('broker', stack.broker?.close)
 
   if (errors.length > 0) throw errors[0]
+}
+
+function disconnectDevices(broker: RunningBroker, keepClientId: string | undefined): void {
+  broker.server.close()
+  // Aedes keeps its connected clients by id; its typings do not list them.
+  const { clients } = broker.aedes as unknown as { clients: Record<string, Client> }
+  for (const [id, client] of Object.entries(clients)) {
+    if (id !== keepClientId) client.close()
+  }
 }

@@ -231,6 +231,35 @@ export const VARIABLES = {
     expect: 'must be an integer from 1 to 60000',
     doc: 'A batch is written when its oldest reading has waited this long.',
   }),
+  BUFFER_MAX_MESSAGES: spec({
+    // Unacknowledged messages share the MQTT packet id space (65,535).
+    schema: int(1, 30_000),
+    default: '20000',
+    unit: 'messages',
+    expect: 'must be an integer from 1 to 30000',
+    doc: 'Messages held in memory before batches spill to the spool.',
+  }),
+  BUFFER_MAX_BYTES: spec({
+    schema: int(1024, 4_294_967_296),
+    default: '67108864',
+    unit: 'bytes',
+    expect: 'must be an integer from 1024 to 4294967296',
+    doc: 'Payload bytes held in memory before batches spill to the spool.',
+  }),
+  SPOOL_DIR: spec({
+    schema: z.string().min(1),
+    default: 'spool',
+    unit: 'path',
+    expect: 'must be a directory path',
+    doc: 'Local directory for batches Postgres could not take yet (relative to the working directory).',
+  }),
+  SPOOL_MAX_BYTES: spec({
+    schema: int(0, 1_099_511_627_776),
+    default: '1073741824',
+    unit: 'bytes',
+    expect: 'must be an integer from 0 to 1099511627776',
+    doc: 'Spool size at which the bridge stops reading from the broker; 0 disables spilling.',
+  }),
   PARTITION_INTERVAL: spec({
     schema: z.enum(['hour', 'day', 'week', 'month']),
     default: 'day',

@@ -23,6 +23,7 @@ t.test('SIGTERM flushes what the bridge holds before the process exits', async (
     BROKER_ALLOW_ANONYMOUS: 'true',
     BATCH_MAX_ROWS: '1000000',
     BATCH_MAX_AGE_MS: '60000',
+    SPOOL_DIR: c.SPOOL_DIR,
     LOG_LEVEL: 'info',
   }
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'all'], {

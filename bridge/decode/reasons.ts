@@ -25,6 +25,7 @@ export const REJECT_REASONS = {
   ts_too_old: 'a timestamp older than TS_MIN',
   ts_in_future: 'a timestamp further ahead than TS_MAX_FUTURE_MS',
   db_rejected: 'Postgres refused the row (the dead letter holds the SQLSTATE)',
+  decoder_failed: 'the decoder threw (a bug): the message is kept whole as a dead letter',
 } as const
 
 export type RejectReason = keyof typeof REJECT_REASONS

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { Config } from '../../common/config.js'
@@ -22,7 +25,7 @@ export function serviceUrls(): { databaseUrl: string; redisUrl: string } {
 
 /**
  * A configuration of its own for one test: a fresh Postgres schema, a fresh
- * Redis key prefix, free ports, quiet logs. All of it is removed afterwards.
+ * Redis key prefix, a spool directory, free ports, quiet logs. All of it is removed afterwards.
  */
 export function isolatedConfig(t: Teardown, env: Record<string, string> = {}): Config {
   const { databaseUrl, redisUrl } = serviceUrls()
@@ -30,7 +33,10 @@ export function isolatedConfig(t: Teardown, env: Record<string, string> = {}): C
   const schema = `t_${id}`
   const prefix = `t:${id}`
 
+  const spool = join(tmpdir(), `telemetry-spool-${id}`)
+
   t.teardown(() => dropIsolation(databaseUrl, redisUrl, schema, prefix))
+  t.teardown(() => rmSync(spool, { recursive: true, force: true }))
 
   return loadConfig({
     DATABASE_URL: databaseUrl,
@@ -44,6 +50,7 @@ export function isolatedConfig(t: Teardown, env: Record<string, string> = {}): C
     BROKER_ALLOW_ANONYMOUS: 'true',
     BRIDGE_CLIENT_ID: `bridge-${id}`,
     BATCH_MAX_AGE_MS: '50',
+    SPOOL_DIR: spool,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   })
