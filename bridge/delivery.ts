@@ -29,17 +29,22 @@ export interface DeliveryStats {
  * Batches are written first in, first out: spooled ones before those in
  * memory. A batch's PUBACKs go out once it is durable: committed in
  * Postgres, or fsynced in the spool. While memory is over its cap the oldest
- * waiting batches move to the spool; when the spool is full too, or memory
- * reaches twice its cap, `onPressure(true)` asks the source to stop reading,
- * and `onPressure(false)` resumes once memory is down to half its cap.
- * Nothing unacknowledged is ever the only copy: the broker sends it again.
+ * waiting batches move to the spool. When the spool is full too, or memory
+ * reaches twice its cap, intake pauses: new messages are refused (not
+ * acknowledged); once everything held is durable and acknowledged,
+ * `onPressure(true)` asks the source to disconnect, and once memory and
+ * spool are down to half, `onPressure(false)` to reconnect, upon which the
+ * broker sends again what was refused. Disconnecting earlier would drop the
+ * acknowledgements of what was still being written, and the broker would
+ * send those again and again. Nothing unacknowledged is ever the only copy.
  */
 export class Delivery {
   readonly #memory: Batch[] = []
   #current: Batch | undefined
   #messages = 0
   #bytes = 0
-  #paused = false
+  /** open → paused (refusing) → disconnected → open. */
+  #intake: 'open' | 'paused' | 'disconnected' = 'open'
   #draining: Promise<void> | undefined
   #spilling: Promise<void> | undefined
 
@@ -52,9 +57,9 @@ export class Delivery {
     private readonly onPressure: (paused: boolean) => void = () => undefined,
   ) {}
 
-  /** False when memory is at twice its cap: the message must not be taken (nor acknowledged). */
+  /** False while intake is paused: the message must not be taken (nor acknowledged). */
   hasRoom(): boolean {
-    return this.#messages < 2 * this.opts.maxMessages && this.#bytes < 2 * this.opts.maxBytes
+    return this.#intake === 'open'
   }
 
   /** A message joined the open batch. */
@@ -83,7 +88,7 @@ export class Delivery {
         oldestInSpool === undefined || (oldestInMemory ?? Infinity) < oldestInSpool
           ? oldestInMemory
           : oldestInSpool,
-      paused: this.#paused,
+      paused: this.#intake !== 'open',
     }
   }
 
@@ -118,12 +123,16 @@ export class Delivery {
 
   #kick(): void {
     if (this.#draining || this.signal.aborted) return
-    this.#draining = this.#drain().finally(() => {
+    this.#draining = this.#drain().then((failed) => {
       this.#draining = undefined
+      // Work that arrived while the loop was finishing would otherwise wait
+      // for the next push, which may never come while intake is paused.
+      if (!failed && (this.#memory.length > 0 || this.spool.batches > 0)) this.#kick()
     })
   }
 
-  async #drain(): Promise<void> {
+  /** Writes until memory and spool are empty; true if it stopped on a failure. */
+  async #drain(): Promise<boolean> {
     while (!this.signal.aborted) {
       // A spill under way must land first, or a later batch could overtake it.
       await this.#spilling
@@ -131,23 +140,25 @@ export class Delivery {
       if (this.spool.batches > 0) {
         const next = await this.spool.peek()
         if (next) {
-          if (!(await this.#attempt(next.batch))) return
+          if (!(await this.#attempt(next.batch))) return true
           await this.spool.remove(next.name)
+          this.#checkPressure()
           continue
         }
       }
 
       const batch = this.#memory.shift()
-      if (!batch) return
+      if (!batch) return false
       this.#current = batch
       const ok = await this.#attempt(batch)
       this.#current = undefined
       if (!ok) {
         this.#memory.unshift(batch)
-        return
+        return true
       }
       this.#release(batch)
     }
+    return true
   }
 
   async #attempt(batch: SpooledBatch): Promise<boolean> {
@@ -166,21 +177,32 @@ export class Delivery {
     if (over && !this.#spilling && this.#memory.length > 0 && !this.spool.isFull) {
       this.#spilling = this.#spillOverflow().finally(() => {
         this.#spilling = undefined
+        this.#kick()
         this.#checkPressure()
       })
     }
 
-    const stop = (over && this.spool.isFull) || !this.hasRoom()
+    const full =
+      (over && this.spool.isFull) ||
+      this.#messages >= 2 * this.opts.maxMessages ||
+      this.#bytes >= 2 * this.opts.maxBytes
+    // Resuming brings the broker's whole backlog at once (MQTT 3.1.1 has no
+    // flow control), so wait until there is room for a good part of it.
     const calm =
       this.#messages <= this.opts.maxMessages / 2 &&
       this.#bytes <= this.opts.maxBytes / 2 &&
-      !this.spool.isFull
+      this.spool.bytes <= this.spool.maxBytes / 2
 
-    if (stop && !this.#paused) {
-      this.#paused = true
+    if (this.#intake === 'open' && full) {
+      this.#intake = 'paused'
+      this.log.warn(this.stats(), 'buffer and spool full: refusing messages until there is room')
+    }
+    if (this.#intake === 'paused' && this.#messages === 0) {
+      this.#intake = 'disconnected'
       this.onPressure(true)
-    } else if (calm && this.#paused) {
-      this.#paused = false
+    }
+    if (this.#intake === 'disconnected' && calm) {
+      this.#intake = 'open'
       this.onPressure(false)
     }
   }

@@ -23,7 +23,7 @@ export type OnMessage = (
 
 export interface Source {
   client: MqttClient
-  /** Disconnects (the broker keeps the session and queues for it) until resume(). */
+  /** Disconnects (the broker keeps the session, queues for it, and later sends again what was refused) until resume(). */
   pause(): void
   resume(): void
   /** Ends the connection after what was written to the socket, PUBACKs included, is sent. */
@@ -110,7 +110,9 @@ export async function openSource(
     pause() {
       if (paused) return
       paused = true
-      log.warn('buffer and spool are full: disconnecting until there is room')
+      log.warn(
+        'intake paused and all held messages acknowledged: disconnecting until there is room',
+      )
       client.end()
     },
     resume() {

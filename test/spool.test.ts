@@ -10,6 +10,7 @@ import { Spool } from '../bridge/spool.js'
 import type { SpooledBatch } from '../bridge/spool-codec.js'
 import { decodeBatch, encodeBatch } from '../bridge/spool-codec.js'
 import { createLogger } from '../common/logger.js'
+import { eventually } from './helpers/env.js'
 
 const log = createLogger('silent')
 
@@ -199,13 +200,15 @@ t.test(
     for (let i = 0; i < 6; i++) push(5)
     await new Promise((r) => setTimeout(r, 100))
     t.ok(spool.isFull, 'the spool filled up')
-    t.same(pressure, [true], 'intake paused once')
+    t.ok(delivery.stats().paused, 'intake paused')
+    t.notOk(delivery.hasRoom(), 'new messages are refused')
+    t.same(pressure, [], 'no disconnect while held messages wait for their PUBACK')
     t.ok(delivery.stats().memoryMessages <= 20, 'memory stays within twice its cap')
     t.ok(deferred > 0, 'messages beyond that are not taken (nor acknowledged)')
 
     db.release()
     await delivery.idle()
-    t.same(pressure, [true, false], 'intake resumed')
+    t.same(pressure, [true, false], 'disconnected once all was acknowledged, then resumed')
     t.same(
       [...acked].sort((a, b) => a - b),
       Array.from({ length: seq }, (_, i) => i),

@@ -15,6 +15,8 @@ export interface CliProcess {
   child: ChildProcess
   /** Resolves with the first log entry (from now or earlier) for which `match` is true. */
   waitFor(match: (e: LogEntry) => boolean, timeoutMs?: number): Promise<LogEntry>
+  /** Every JSON log line so far, for diagnosis. */
+  log: LogEntry[]
   /** Sends a signal and resolves with the exit code (or signal name). */
   stop(signal: NodeJS.Signals): Promise<number | string>
 }
@@ -38,6 +40,7 @@ export function spawnCli(t: Teardown, args: string[], env: Record<string, string
 
   return {
     child,
+    log: seen,
     waitFor(match, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
