@@ -38,6 +38,7 @@ export class Pipeline {
   readonly #delivery: Delivery
   readonly #stop = new AbortController()
   #closing = false
+  #lastMessageMs = 0
   #rejectsSinceLog = 0
   #lastRejectLog = 0
 
@@ -66,6 +67,7 @@ export class Pipeline {
   }
 
   ingest(topic: string, payload: Buffer, receivedUs: number, ack?: Ack): void {
+    this.#lastMessageMs = Date.now()
     // Not acknowledged, so not lost: the broker sends it again later.
     if (this.#closing || !this.#delivery.hasRoom()) {
       this.metrics.messages.inc({ outcome: 'deferred' })
@@ -75,6 +77,20 @@ export class Pipeline {
     const { readings, letters, outcome } = this.#decode(topic, payload, receivedUs)
     this.#delivery.held(payload.length)
     this.#batcher.add(readings, letters, outcome, payload.length, ack)
+  }
+
+  /**
+   * Resolves once no message has arrived for `quietMs` (or after `maxMs`):
+   * with the broker in this process and its devices gone, what it had
+   * already accepted is still on its way to the bridge.
+   */
+  async settle(quietMs: number, maxMs: number): Promise<void> {
+    const until = Date.now() + maxMs
+    while (Date.now() < until) {
+      const wait = this.#lastMessageMs + quietMs - Date.now()
+      if (wait <= 0) return
+      await sleep(Math.min(wait, until - Date.now()))
+    }
   }
 
   /** Seals the open batch and waits until everything received is written. */

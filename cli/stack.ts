@@ -88,7 +88,10 @@ async function closeStack(stack: Stack, log: Logger): Promise<void> {
   const { broker, bridge } = stack
   if (broker && bridge) {
     const keep = bridge.source.client.options.clientId
-    await step('devices', async () => disconnectDevices(broker, keep))
+    await step('devices', async () => {
+      disconnectDevices(broker, keep)
+      await bridge.pipeline.settle(300, 2_000)
+    })
   }
   await step('bridge', stack.bridge?.close)
   await step('api', stack.api ? () => stack.api!.close() : undefined)

@@ -5,6 +5,8 @@ import mqtt from 'mqtt'
 import pg from 'pg'
 import t from 'tap'
 import { isolatedConfig } from './helpers/env.js'
+import { publishFleet, verify } from './helpers/ledger.js'
+import { cliEnv, spawnCli } from './helpers/processes.js'
 
 t.test('SIGTERM flushes what the bridge holds before the process exits', async (t) => {
   const c = isolatedConfig(t)
@@ -67,4 +69,23 @@ t.test('SIGTERM flushes what the bridge holds before the process exits', async (
     `SELECT count(*)::int AS n, count(DISTINCT ts)::int AS d FROM ${c.PG_SCHEMA}.telemetry`,
   )
   t.same(rows[0], { n: 200, d: 200 }, 'all 200 readings written once')
+})
+
+// Fault scenario 8 of issue #5: SIGTERM of broker and bridge under load.
+t.test('SIGTERM under load: every message a device had acknowledged is stored', async (t) => {
+  const c = isolatedConfig(t)
+  const stack = spawnCli(t, ['all'], cliEnv(c, { BATCH_MAX_AGE_MS: '500' }))
+  const { port } = await stack.waitFor((e) => e.msg === 'broker listening')
+  await stack.waitFor((e) => e.msg === 'subscribed')
+
+  const url = `mqtt://127.0.0.1:${port}`
+  const fleet = publishFleet({ url, devices: 30, rate: 20, durationMs: 5_000, prefix: 'st-' })
+  await new Promise((r) => setTimeout(r, 2_500))
+  t.equal(await stack.stop('SIGTERM'), 0, 'exits cleanly')
+
+  const ledger = await fleet
+  const verdict = await verify(c.DATABASE_URL as string, c.PG_SCHEMA, ledger)
+  t.ok(verdict.acked > 500, `${verdict.acked} messages acknowledged before the broker closed`)
+  t.equal(verdict.lost, 0, 'none lost')
+  t.equal(verdict.duplicated, 0, 'none stored twice')
 })

@@ -193,12 +193,15 @@ t.test(
     t.same(acked, [], 'nothing is acknowledged before it is durable')
 
     push(5) // 15 held > 10: the oldest waiting batch goes to the spool
-    await new Promise((r) => setTimeout(r, 50))
+    await eventually(async () => acked.length > 0, 5_000, 'a spill')
     t.same(acked, [5, 6, 7, 8, 9], 'a spilled batch is acknowledged')
     t.equal(spool.batches, 1)
 
-    for (let i = 0; i < 6; i++) push(5)
-    await new Promise((r) => setTimeout(r, 100))
+    for (let i = 0; i < 6; i++) {
+      push(5)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    await eventually(async () => spool.isFull, 5_000, 'a full spool')
     t.ok(spool.isFull, 'the spool filled up')
     t.ok(delivery.stats().paused, 'intake paused')
     t.notOk(delivery.hasRoom(), 'new messages are refused')
