@@ -33,11 +33,13 @@ t.test('Postgres stopped for 30 s under load: spooled, then written, none lost',
 
   let maxSpooled = 0
   let maxBuffered = 0
+  let maxRss = 0
   const outageEnds = Date.now() + 30_000
   while (Date.now() < outageEnds) {
     const m = await scrape()
     maxSpooled = Math.max(maxSpooled, gauge(m, 'telemetry_spool_messages'))
     maxBuffered = Math.max(maxBuffered, gauge(m, 'telemetry_buffer_messages'))
+    maxRss = Math.max(maxRss, gauge(m, 'process_resident_memory_bytes'))
     await new Promise((r) => setTimeout(r, 500))
   }
   await services.start('pg')
@@ -55,6 +57,8 @@ t.test('Postgres stopped for 30 s under load: spooled, then written, none lost',
   t.equal(verdict.duplicated, 0, 'none stored twice')
   t.ok(maxSpooled > cap, `up to ${maxSpooled} messages waited in the spool`)
   t.ok(maxBuffered <= 2 * cap, `memory held at most ${maxBuffered} messages (cap ${cap})`)
+  // Broker, bridge and API share this process; the bound is loose on purpose.
+  t.ok(maxRss < 512 * 2 ** 20, `process RSS peaked at ${(maxRss / 2 ** 20).toFixed(0)} MiB`)
   const m = await scrape()
   t.equal(gauge(m, 'telemetry_spool_messages'), 0, 'the spool drained')
   t.equal(gauge(m, 'telemetry_intake_paused'), 0)
