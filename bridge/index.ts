@@ -3,6 +3,8 @@ import type pg from 'pg'
 import type { Config } from '../common/config.js'
 import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
+import type { Ack } from './batcher.js'
+import { receiveClock } from './clock.js'
 import type { DecodeOptions } from './decode/index.js'
 import { compilePattern } from './decode/index.js'
 import { BridgeMetrics } from './metrics.js'
@@ -26,7 +28,10 @@ export interface Bridge {
   metrics: BridgeMetrics
   pipeline: Pipeline
   partitions: PartitionMaintainer
-  source: Source
+  /** The MQTT subscription; undefined with direct intake. */
+  source: Source | undefined
+  /** Direct intake: false if the message was refused and must not be acknowledged. */
+  receive(topic: string, payload: Buffer, ack?: Ack): boolean
   /** Stops intake, writes or spools what is held (within the deadline), acknowledges, disconnects. */
   close(): Promise<void>
 }
@@ -92,9 +97,17 @@ export async function connectRedis(url: string, log: Logger): Promise<Redis> {
   return redis
 }
 
+/**
+ * 'mqtt': the bridge subscribes to a broker. 'direct': a broker in this
+ * process hands messages to `receive` and holds each device's PUBACK until
+ * the bridge acknowledges (BROKER_ACK_AFTER_COMMIT).
+ */
+export type Intake = 'mqtt' | 'direct'
+
 export async function startBridge(
   c: Config,
   log: Logger,
+  intake: Intake = 'mqtt',
   metrics = new BridgeMetrics(true),
 ): Promise<Bridge> {
   const { databaseUrl, redisUrl } = requireStores(c)
@@ -119,18 +132,23 @@ export async function startBridge(
     log,
     (paused) => (paused ? source?.pause() : source?.resume()),
   )
-  const filters = [...new Set(c.TOPIC_PATTERNS.map((p) => compilePattern(p).filter))]
-  source = await openSource(
-    {
-      url: c.BRIDGE_MQTT_URL,
-      clientId: c.BRIDGE_CLIENT_ID,
-      filters,
-      username: c.BRIDGE_MQTT_USERNAME,
-      password: c.BRIDGE_MQTT_PASSWORD,
-    },
-    (topic, payload, receivedUs, ack) => pipeline.ingest(topic, payload, receivedUs, ack),
-    log,
-  )
+  const now = receiveClock()
+  const receive = (topic: string, payload: Buffer, ack?: Ack) =>
+    pipeline.ingest(topic, payload, now(), ack)
+  if (intake === 'mqtt') {
+    const filters = [...new Set(c.TOPIC_PATTERNS.map((p) => compilePattern(p).filter))]
+    source = await openSource(
+      {
+        url: c.BRIDGE_MQTT_URL,
+        clientId: c.BRIDGE_CLIENT_ID,
+        filters,
+        username: c.BRIDGE_MQTT_USERNAME,
+        password: c.BRIDGE_MQTT_PASSWORD,
+      },
+      (topic, payload, receivedUs, ack) => void pipeline.ingest(topic, payload, receivedUs, ack),
+      log,
+    )
+  }
   const opened = source
 
   async function close(): Promise<void> {
@@ -140,12 +158,22 @@ export async function startBridge(
     try {
       await pipeline.close(c.SHUTDOWN_TIMEOUT_MS)
     } finally {
-      await opened.close()
+      await opened?.close()
       await partitions.stop()
       await pool.end()
       redis.disconnect()
     }
   }
 
-  return { pool, redis, lastValues, metrics, pipeline, partitions, source: opened, close }
+  return {
+    pool,
+    redis,
+    lastValues,
+    metrics,
+    pipeline,
+    partitions,
+    source: opened,
+    receive,
+    close,
+  }
 }

@@ -38,7 +38,7 @@ export class Pipeline {
   readonly #delivery: Delivery
   readonly #stop = new AbortController()
   #closing = false
-  #lastMessageMs = 0
+  #received = 0
   #rejectsSinceLog = 0
   #lastRejectLog = 0
 
@@ -66,31 +66,24 @@ export class Pipeline {
     void this.#delivery.idle()
   }
 
-  ingest(topic: string, payload: Buffer, receivedUs: number, ack?: Ack): void {
-    this.#lastMessageMs = Date.now()
+  /** False when the message was refused (paused or closing): it must not be acknowledged. */
+  ingest(topic: string, payload: Buffer, receivedUs: number, ack?: Ack): boolean {
+    this.#received++
     // Not acknowledged, so not lost: the broker sends it again later.
     if (this.#closing || !this.#delivery.hasRoom()) {
       this.metrics.messages.inc({ outcome: 'deferred' })
-      return
+      return false
     }
 
     const { readings, letters, outcome } = this.#decode(topic, payload, receivedUs)
     this.#delivery.held(payload.length)
     this.#batcher.add(readings, letters, outcome, payload.length, ack)
+    return true
   }
 
-  /**
-   * Resolves once no message has arrived for `quietMs` (or after `maxMs`):
-   * with the broker in this process and its devices gone, what it had
-   * already accepted is still on its way to the bridge.
-   */
-  async settle(quietMs: number, maxMs: number): Promise<void> {
-    const until = Date.now() + maxMs
-    while (Date.now() < until) {
-      const wait = this.#lastMessageMs + quietMs - Date.now()
-      if (wait <= 0) return
-      await sleep(Math.min(wait, until - Date.now()))
-    }
+  /** Messages handed to ingest so far, refused ones included. */
+  get received(): number {
+    return this.#received
   }
 
   /** Seals the open batch and waits until everything received is written. */

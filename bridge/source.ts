@@ -3,6 +3,7 @@ import mqtt from 'mqtt'
 import { generate } from 'mqtt-packet'
 import type { Logger } from '../common/logger.js'
 import type { Ack } from './batcher.js'
+import { receiveClock } from './clock.js'
 import { backoffMs } from './retry.js'
 
 export interface SourceOptions {
@@ -65,14 +66,9 @@ export async function openSource(
   let attempt = 0
   let paused = false
 
-  // Receive times are strictly increasing microseconds: readings without a
-  // timestamp of their own, arriving within one millisecond, must not share
-  // a primary key and be taken for redeliveries.
-  let lastUs = 0
-  const receive = (topic: string, payload: Buffer, ack: Ack | undefined) => {
-    lastUs = Math.max(lastUs + 1, Date.now() * 1000)
-    onMessage(topic, payload, lastUs, ack)
-  }
+  const now = receiveClock()
+  const receive = (topic: string, payload: Buffer, ack: Ack | undefined) =>
+    onMessage(topic, payload, now(), ack)
 
   client.options.customHandleAcks = (topic, payload, packet, done) => {
     receive(topic, payload, pubackLater(client, packet))

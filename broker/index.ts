@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import type { AddressInfo, Server } from 'node:net'
 import { createServer } from 'node:net'
-import type { AuthenticateError } from 'aedes'
+import type { AuthenticateError, Client, PublishPacket } from 'aedes'
 import { Aedes } from 'aedes'
 import type { Logger } from '../common/logger.js'
 
@@ -11,6 +11,14 @@ export interface BrokerOptions {
   port: number
   /** Let clients in without credentials. Development only. */
   allowAnonymous: boolean
+  /**
+   * Called for each authorized PUBLISH before Aedes acknowledges it (QoS 1
+   * PUBACK) or routes it; `done()` lets it go on, `done(err)` drops the
+   * device's connection (it sends the message again after reconnecting).
+   */
+  beforeAck?:
+    | ((client: Client, packet: PublishPacket, done: (err?: Error) => void) => void)
+    | undefined
 }
 
 export interface RunningBroker {
@@ -29,6 +37,10 @@ const NOT_AUTHORIZED = 5
  */
 export async function startBroker(opts: BrokerOptions, log: Logger): Promise<RunningBroker> {
   const aedes = await Aedes.createBroker({
+    authorizePublish: (client, packet, done) => {
+      if (!opts.beforeAck || !client) return done(null)
+      opts.beforeAck(client, packet, (err) => done(err ?? null))
+    },
     authenticate: (client, username, _password, done) => {
       if (opts.allowAnonymous) return done(null, true)
 

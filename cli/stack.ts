@@ -1,9 +1,10 @@
 import type { Client } from 'aedes'
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from '../bridge/api/server.js'
+import { compilePattern } from '../bridge/decode/index.js'
 import type { Bridge } from '../bridge/index.js'
 import { startBridge } from '../bridge/index.js'
-import type { RunningBroker } from '../broker/index.js'
+import type { BrokerOptions, RunningBroker } from '../broker/index.js'
 import { startBroker } from '../broker/index.js'
 import type { Config } from '../common/config.js'
 import { TelemetryError } from '../common/errors.js'
@@ -14,6 +15,8 @@ export interface Stack {
   bridge?: Bridge
   api?: FastifyInstance
   apiPort?: number
+  /** Device messages the broker accepted on the bridge's topics. */
+  routed(): number
   close(): Promise<void>
 }
 
@@ -24,7 +27,15 @@ export type Part = 'broker' | 'bridge'
  * process, the bridge connects to it on loopback at whatever port it got.
  */
 export async function startStack(c: Config, log: Logger, parts: readonly Part[]): Promise<Stack> {
-  const stack: Stack = { close: () => closeStack(stack, log) }
+  let routed = 0
+  const stack: Stack = { routed: () => routed, close: () => closeStack(stack, log) }
+  const filters = c.TOPIC_PATTERNS.map((p) => compilePattern(p).filter.split('/'))
+  // Counted before the device's PUBACK, so shutdown can wait until the
+  // bridge has received everything the broker acknowledged.
+  const countRouted: NonNullable<BrokerOptions['beforeAck']> = (_client, packet, done) => {
+    if (filters.some((f) => matches(f, packet.topic))) routed++
+    done()
+  }
 
   // The bridge would be refused by its own broker: say so instead of waiting.
   if (parts.includes('broker') && parts.includes('bridge') && !c.BROKER_ALLOW_ANONYMOUS) {
@@ -34,12 +45,18 @@ export async function startStack(c: Config, log: Logger, parts: readonly Part[])
     )
   }
 
+  // The bridge takes messages straight from the broker's hook, and devices
+  // get their PUBACK only when the bridge acknowledges.
+  const together = parts.includes('broker') && parts.includes('bridge')
+  const direct = together && c.BROKER_ACK_AFTER_COMMIT
+
   try {
     if (parts.includes('broker')) {
       const opts = {
         host: c.MQTT_HOST,
         port: c.MQTT_PORT,
         allowAnonymous: c.BROKER_ALLOW_ANONYMOUS,
+        beforeAck: direct ? holdAck(stack) : together ? countRouted : undefined,
       }
       stack.broker = await startBroker(opts, log.child({ component: 'broker' }))
     }
@@ -49,6 +66,7 @@ export async function startStack(c: Config, log: Logger, parts: readonly Part[])
       stack.bridge = await startBridge(
         { ...c, BRIDGE_MQTT_URL: url },
         log.child({ component: 'bridge' }),
+        direct ? 'direct' : 'mqtt',
       )
       stack.api = buildApi({
         lastValues: stack.bridge.lastValues,
@@ -87,10 +105,14 @@ async function closeStack(stack: Stack, log: Logger): Promise<void> {
 
   const { broker, bridge } = stack
   if (broker && bridge) {
-    const keep = bridge.source.client.options.clientId
+    const keep = bridge.source?.client.options.clientId
     await step('devices', async () => {
       disconnectDevices(broker, keep)
-      await bridge.pipeline.settle(300, 2_000)
+      // What the broker accepted is still on its way to the bridge.
+      const until = Date.now() + 5_000
+      while (bridge.pipeline.received < stack.routed() && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 20))
+      }
     })
   }
   await step('bridge', stack.bridge?.close)
@@ -107,4 +129,27 @@ function disconnectDevices(broker: RunningBroker, keepClientId: string | undefin
   for (const [id, client] of Object.entries(clients)) {
     if (id !== keepClientId) client.close()
   }
+}
+
+/** Hands each device PUBLISH to the bridge and answers the broker when the bridge acknowledges. */
+function holdAck(stack: Stack): NonNullable<BrokerOptions['beforeAck']> {
+  return (_client, packet, done) => {
+    const bridge = stack.bridge
+    if (!bridge) return done(new Error('bridge not started yet'))
+    const payload =
+      typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+
+    if (packet.qos === 0) {
+      bridge.receive(packet.topic, payload)
+      return done()
+    }
+    const taken = bridge.receive(packet.topic, payload, () => done())
+    if (!taken) done(new Error('the bridge is not taking messages now'))
+  }
+}
+
+/** MQTT matching for the bridge's filters, whose only wildcard is `+`. */
+function matches(filter: readonly string[], topic: string): boolean {
+  const levels = topic.split('/')
+  return levels.length === filter.length && filter.every((f, i) => f === '+' || f === levels[i])
 }

@@ -105,6 +105,13 @@ export const VARIABLES = {
     expect: 'must be true or false',
     doc: 'Let clients connect without credentials. For local demos only.',
   }),
+  BROKER_ACK_AFTER_COMMIT: spec({
+    schema: flag,
+    default: 'false',
+    unit: 'boolean',
+    expect: 'must be true, false, 1 or 0',
+    doc: "With `all`: hold each device's QoS 1 PUBACK until its readings are durable (committed or spooled).",
+  }),
   BRIDGE_MQTT_URL: spec({
     schema: url(/^(mqtts?|tcp|tls|wss?):$/),
     default: 'mqtt://127.0.0.1:1883',

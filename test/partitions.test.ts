@@ -232,3 +232,10 @@ t.test('rows stored before partitioning survive the migration', async (t) => {
   await new PartitionMaintainer(pool, opts, log, () => at('2026-01-05T00:00:00Z')).runOnce()
   t.same(await where(pool), { telemetry_p20260101: 1, telemetry_p20260102: 1 })
 })
+
+t.test('two processes migrating one schema at once both succeed', async (t) => {
+  const c = isolatedConfig(t)
+  const db = { databaseUrl: c.DATABASE_URL as string, schema: c.PG_SCHEMA, poolSize: 2 }
+  const [a, b] = await Promise.all([migrate(db, log), migrate(db, log)])
+  t.equal(a.length + b.length, 2, 'each migration applied once, by one of them')
+})
