@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApi } from '../bridge/api/server.js'
 import type { Bridge } from '../bridge/index.js'
 import { startBridge } from '../bridge/index.js'
+import { persistenceOptions } from '../broker/durability.js'
 import type { RunningBroker } from '../broker/index.js'
 import { startBroker } from '../broker/index.js'
 import type { Config } from '../common/config.js'
@@ -39,6 +40,7 @@ export async function startStack(c: Config, log: Logger, parts: readonly Part[])
         host: c.MQTT_HOST,
         port: c.MQTT_PORT,
         allowAnonymous: c.BROKER_ALLOW_ANONYMOUS,
+        persistence: persistenceOptions(c),
       }
       stack.broker = await startBroker(opts, log.child({ component: 'broker' }))
     }

@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import type { MqttClient } from 'mqtt'
+import mqtt from 'mqtt'
+import t from 'tap'
+import { brokerProcess } from './helpers/broker-process.js'
+import { eventually, serviceUrls } from './helpers/env.js'
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** A Redis key prefix of the test's own, removed afterwards. */
+function isolatedPrefix(t: Teardown): { prefix: string; redis: Redis } {
+  const prefix = `t:${randomBytes(5).toString('hex')}:broker:`
+  const redis = new Redis(serviceUrls().redisUrl)
+
+  t.teardown(async () => {
+    const keys = await redis.keys(`${prefix}*`)
+    if (keys.length > 0) await redis.del(...keys)
+    redis.disconnect()
+  })
+
+  return { prefix, redis }
+}
+
+async function connect(port: number, clientId: string, clean: boolean): Promise<MqttClient> {
+  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId, clean, reconnectPeriod: 0 })
+}
+
+/** Publishes `count` QoS 1 messages whose payload is their sequence number. */
+async function publishSeq(port: number, topic: string, count: number): Promise<void> {
+  const device = await connect(port, `dev-${randomBytes(4).toString('hex')}`, true)
+  for (let i = 0; i < count; i++) await device.publishAsync(topic, String(i), { qos: 1 })
+  await device.endAsync()
+}
+
+t.test('redis: queued QoS 1 messages survive a broker restart', async (t) => {
+  const { prefix, redis } = isolatedPrefix(t)
+  const env = { BROKER_PERSISTENCE: 'redis', BROKER_REDIS_KEY_PREFIX: prefix }
+  const subId = `bridge-${randomBytes(4).toString('hex')}`
+  const topic = `devices/${subId}/telemetry`
+  // More than aedes-persistence-redis resends by default (1,000) on reconnect.
+  const N = 1500
+
+  const first = await brokerProcess(t, env)
+  const sub = await connect(first.port, subId, false)
+  await sub.subscribeAsync(topic, { qos: 1 })
+  await sub.endAsync()
+
+  await publishSeq(first.port, topic, N)
+  await eventually(async () => (await redis.llen(`${prefix}outgoing:${subId}`)) === N)
+  t.equal(await first.stop(), 0, 'broker exits cleanly on SIGTERM')
+
+  const second = await brokerProcess(t, { ...env, MQTT_PORT: String(first.port) })
+  const got = new Set<number>()
+  const again = mqtt.connect(`mqtt://127.0.0.1:${second.port}`, {
+    clientId: subId,
+    clean: false,
+    reconnectPeriod: 0,
+  })
+  again.on('message', (_topic, payload) => got.add(Number(payload.toString())))
+  const [connack] = await new Promise<[{ sessionPresent: boolean }]>((resolve) =>
+    again.once('connect', (ack) => resolve([ack])),
+  )
+  t.teardown(() => again.endAsync())
+
+  t.equal(connack.sessionPresent, true, 'the new broker knows the session')
+  await eventually(async () => got.size === N, 30_000, `${N} messages`)
+  t.same(
+    [...got].sort((a, b) => a - b),
+    Array.from({ length: N }, (_, i) => i),
+    'every message published while the subscriber was away arrives',
+  )
+  await eventually(async () => (await redis.llen(`${prefix}outgoing:${subId}`)) === 0)
+  t.pass('acknowledged messages leave the queue')
+  t.equal(await second.stop(), 0)
+})
+
+t.test('memory: the same restart loses the session and its queue', async (t) => {
+  const subId = `bridge-${randomBytes(4).toString('hex')}`
+  const topic = `devices/${subId}/telemetry`
+
+  const first = await brokerProcess(t, { BROKER_PERSISTENCE: 'memory' })
+  const sub = await connect(first.port, subId, false)
+  await sub.subscribeAsync(topic, { qos: 1 })
+  await sub.endAsync()
+  await publishSeq(first.port, topic, 20)
+  await first.stop()
+
+  const second = await brokerProcess(t, { MQTT_PORT: String(first.port) })
+  let got = 0
+  const again = mqtt.connect(`mqtt://127.0.0.1:${second.port}`, {
+    clientId: subId,
+    clean: false,
+    reconnectPeriod: 0,
+  })
+  again.on('message', () => got++)
+  const connack = await new Promise<{ sessionPresent: boolean }>((resolve) =>
+    again.once('connect', resolve),
+  )
+  await new Promise((r) => setTimeout(r, 500))
+  await again.endAsync()
+
+  t.equal(connack.sessionPresent, false, 'no session after restart')
+  t.equal(got, 0, 'the 20 queued messages are gone')
+  await second.stop()
+})
