@@ -34,7 +34,7 @@ export function durability(opts: PersistenceOptions, log: Logger): Durability {
   const depths = stores.redis ? redisDepths(stores.redis) : countedDepths(stores.persistence)
   const metrics = new BrokerMetrics(() => depths.all())
 
-  capOfflineQueue(stores.persistence, depths, {
+  const cap = capOfflineQueue(stores.persistence, depths, {
     maxQueuedPerClient: opts.maxQueuedPerClient,
     connectedHere: (id) => connected(broker, id),
     metrics,
@@ -52,6 +52,10 @@ export function durability(opts: PersistenceOptions, log: Logger): Durability {
 
   const attach = (b: Aedes) => {
     broker = b
+    // A client that comes back drains its queue; one that leaves may have
+    // left some of it unacknowledged. Either way, ask the store next time.
+    b.on('client', (client) => cap.forget(client.id))
+    b.on('clientDisconnect', (client) => cap.forget(client.id))
   }
 
   return { aedesOptions, metrics, attach, close: stores.close }

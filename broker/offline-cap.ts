@@ -28,29 +28,45 @@ export interface CapOptions {
  * keeps its oldest), and the drop is counted.
  *
  * A connected subscriber is left alone: Aedes also delivers to it directly
- * and expects the queued copy when it acknowledges. Concurrent publishes can
- * each see room, so the queue can pass the cap by the messages in flight
- * at that moment (Aedes' emitter concurrency, 100 by default).
+ * and expects the queued copy when it acknowledges. For one that is away,
+ * the store is asked for its depth once, then every granted slot is counted
+ * here, synchronously, so racing publishes cannot both take the last one.
+ * `forget` drops that count when the client comes or goes.
  */
-export function capOfflineQueue(p: BrokerPersistence, depths: QueueDepths, o: CapOptions): void {
+export function capOfflineQueue(
+  p: BrokerPersistence,
+  depths: QueueDepths,
+  o: CapOptions,
+): { forget(clientId: string): void } {
   const enqueue = p.outgoingEnqueueCombi.bind(p)
-  const reserved = new Map<string, number>()
+  const counts = new Map<string, number>()
+  const seeds = new Map<string, Promise<void>>()
   const full = new Set<string>()
 
-  const reserve = (id: string, n: number) => {
-    const left = (reserved.get(id) ?? 0) + n
-    if (left === 0) reserved.delete(id)
-    else reserved.set(id, left)
+  const seed = (id: string): Promise<void> => {
+    let pending = seeds.get(id)
+    if (!pending) {
+      pending = depths
+        .depth(id)
+        .then((n) => {
+          if (!counts.has(id)) counts.set(id, n)
+        })
+        .finally(() => seeds.delete(id))
+      seeds.set(id, pending)
+    }
+    return pending
   }
 
-  const admit = async (sub: Sub): Promise<boolean> => {
+  // 'pass': connected here, not capped; 'slot': counted; 'drop': full.
+  const admit = async (sub: Sub): Promise<'pass' | 'slot' | 'drop'> => {
     const id = sub.clientId
-    if (o.connectedHere(id)) return true
+    if (o.connectedHere(id)) return 'pass'
+    if (!counts.has(id)) await seed(id)
 
-    const depth = (await depths.depth(id)) + (reserved.get(id) ?? 0)
+    const depth = counts.get(id) ?? 0
     if (depth < o.maxQueuedPerClient) {
-      if (full.delete(id)) o.log.info({ clientId: id, depth }, 'offline queue below cap again')
-      return true
+      counts.set(id, depth + 1)
+      return 'slot'
     }
 
     // Warn once per episode; the counter carries the rest.
@@ -61,25 +77,36 @@ export function capOfflineQueue(p: BrokerPersistence, depths: QueueDepths, o: Ca
         'offline queue full: dropping new messages for this subscriber',
       )
     }
-    return false
+    return 'drop'
   }
 
   p.outgoingEnqueueCombi = async (subs, packet) => {
     if (!subs || subs.length === 0) return enqueue(subs, packet)
 
     const verdicts = await Promise.all(subs.map(admit))
-    const keep = subs.filter((_, i) => verdicts[i])
+    const keep = subs.filter((_, i) => verdicts[i] !== 'drop')
     const dropped = subs.length - keep.length
     if (dropped > 0) o.metrics.offlineDropped.inc(dropped)
     if (keep.length === 0) return
 
-    for (const s of keep) reserve(s.clientId, 1)
     try {
       await enqueue(keep, packet)
-      o.metrics.offlineEnqueued.inc(keep.length)
-    } finally {
-      for (const s of keep) reserve(s.clientId, -1)
+    } catch (err) {
+      // Nothing was queued for the slots this call took.
+      subs.forEach((s, i) => {
+        const n = counts.get(s.clientId)
+        if (verdicts[i] === 'slot' && n !== undefined) counts.set(s.clientId, n - 1)
+      })
+      throw err
     }
+    o.metrics.offlineEnqueued.inc(keep.length)
+  }
+
+  return {
+    forget(id) {
+      counts.delete(id)
+      if (full.delete(id)) o.log.info({ clientId: id }, 'offline queue no longer capped')
+    },
   }
 }
 

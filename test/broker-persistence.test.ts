@@ -106,3 +106,43 @@ t.test('memory: the same restart loses the session and its queue', async (t) => 
   t.equal(got, 0, 'the 20 queued messages are gone')
   await second.stop()
 })
+
+t.test('redis: retained messages and subscriptions survive a restart', async (t) => {
+  const { prefix } = isolatedPrefix(t)
+  const env = { BROKER_PERSISTENCE: 'redis', BROKER_REDIS_KEY_PREFIX: prefix }
+  const id = randomBytes(4).toString('hex')
+  const topic = `devices/${id}/status`
+
+  const first = await brokerProcess(t, env)
+  const sub = await connect(first.port, `sub-${id}`, false)
+  await sub.subscribeAsync(`devices/${id}/#`, { qos: 1 })
+  await sub.endAsync()
+  const device = await connect(first.port, `dev-${id}`, true)
+  await device.publishAsync(topic, 'online', { qos: 1, retain: true })
+  await device.endAsync()
+  await first.stop()
+
+  const second = await brokerProcess(t, { ...env, MQTT_PORT: String(first.port) })
+
+  // A newcomer gets the retained message stored before the restart.
+  const newcomer = await connect(second.port, `new-${id}`, true)
+  t.teardown(() => newcomer.endAsync())
+  const retained = new Promise<string>((resolve) =>
+    newcomer.once('message', (_t, payload) => resolve(payload.toString())),
+  )
+  await newcomer.subscribeAsync(topic, { qos: 1 })
+  t.equal(await retained, 'online', 'retained message survives')
+
+  // The old subscriber does not subscribe again, yet receives new messages.
+  const got: string[] = []
+  const again = await connect(second.port, `sub-${id}`, false)
+  t.teardown(() => again.endAsync())
+  again.on('message', (tp, payload) => got.push(`${tp} ${payload}`))
+  const publisher = await connect(second.port, `dev2-${id}`, true)
+  await publisher.publishAsync(`devices/${id}/telemetry`, 'after', { qos: 1 })
+  await publisher.endAsync()
+
+  await eventually(async () => got.includes(`devices/${id}/telemetry after`))
+  t.pass('the subscription made before the restart still routes messages')
+  await second.stop()
+})
