@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import type { Aedes } from 'aedes'
 import type { Config } from '../common/config.js'
 import { TelemetryError } from '../common/errors.js'
@@ -56,6 +57,12 @@ export function durability(opts: PersistenceOptions, log: Logger): Durability {
     // left some of it unacknowledged. Either way, ask the store next time.
     b.on('client', (client) => cap.forget(client.id))
     b.on('clientDisconnect', (client) => cap.forget(client.id))
+    // Aedes emits 'error' when its persistence fails outside a client's
+    // packet (will sweeps, subscription lookups); unheard, it would end
+    // the process on a Redis outage.
+    // The types list only the client events, hence the EventEmitter view.
+    const events = b as unknown as EventEmitter
+    events.on('error', (err: Error) => log.error({ err }, 'broker persistence error'))
   }
 
   return { aedesOptions, metrics, attach, close: stores.close }

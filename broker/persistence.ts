@@ -58,7 +58,16 @@ export function createStores(opts: PersistenceOptions, log: Logger): BrokerStore
   // Channels are not keys: Redis pub/sub ignores prefixes and databases.
   const connect = (role: string, keyPrefix = opts.keyPrefix) => {
     const conn = new Redis(url, { keyPrefix })
-    conn.on('error', (err) => log.warn({ err, role }, 'broker redis connection error'))
+    // ioredis retries on its own: warn once per outage, not per attempt.
+    let down = false
+    conn.on('error', (err) => {
+      if (!down) log.warn({ err, role }, 'broker redis unreachable, retrying')
+      down = true
+    })
+    conn.on('ready', () => {
+      if (down) log.info({ role }, 'broker redis reachable again')
+      down = false
+    })
     return conn
   }
 

@@ -146,3 +146,30 @@ t.test('redis: retained messages and subscriptions survive a restart', async (t)
   t.pass('the subscription made before the restart still routes messages')
   await second.stop()
 })
+
+t.test('redis emitter: two broker processes act as one', async (t) => {
+  const { prefix } = isolatedPrefix(t)
+  const env = {
+    BROKER_PERSISTENCE: 'redis',
+    BROKER_EMITTER: 'redis',
+    BROKER_REDIS_KEY_PREFIX: prefix,
+  }
+  const id = randomBytes(4).toString('hex')
+  const topic = `devices/${id}/telemetry`
+
+  const [a, b] = await Promise.all([brokerProcess(t, env), brokerProcess(t, env)])
+  const sub = await connect(a.port, `sub-${id}`, false)
+  t.teardown(() => sub.endAsync())
+  const got: string[] = []
+  sub.on('message', (_t, payload) => got.push(payload.toString()))
+  await sub.subscribeAsync(topic, { qos: 1 })
+
+  // Published on the other process, delivered by this one.
+  await publishSeq(b.port, topic, 10)
+  await eventually(async () => got.length >= 10)
+  t.same(
+    got.map(Number).sort((x, y) => x - y),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  )
+  await Promise.all([a.stop(), b.stop()])
+})
