@@ -97,6 +97,6 @@ export function persistenceOptions(c: Config): PersistenceOptions {
     emitter: c.BROKER_EMITTER,
     redisUrl,
     keyPrefix: c.BROKER_REDIS_KEY_PREFIX,
-    maxQueuedPerClient: c.BROKER_MAX_QUEUED_PER_CLIENT,
+    maxQueuedPerClient: c.BROKER_OFFLINE_QUEUE_MAX,
   }
 }

@@ -15,7 +15,7 @@ export class BrokerMetrics {
 
   readonly offlineDropped = new Counter({
     name: 'broker_offline_dropped_total',
-    help: 'Messages not queued because the subscriber already had BROKER_MAX_QUEUED_PER_CLIENT waiting',
+    help: 'Messages not queued because the subscriber already had BROKER_OFFLINE_QUEUE_MAX waiting',
     registers: [this.registry],
   })
 

@@ -278,14 +278,14 @@ export const VARIABLES = {
     default: 'memory',
     unit: 'memory, redis',
     expect: 'must be one of memory, redis',
-    doc: 'Where the broker keeps sessions, subscriptions, queued QoS 1/2 and retained messages; memory is lost on restart.',
+    doc: 'Sessions, subscriptions, queued and retained messages: memory (lost on restart), redis.',
   }),
   BROKER_EMITTER: spec({
     schema: z.enum(['memory', 'redis']),
     default: 'memory',
     unit: 'memory, redis',
     expect: 'must be one of memory, redis',
-    doc: 'How the broker fans messages out; redis (Redis pub/sub) lets several broker processes act as one. Needs BROKER_PERSISTENCE=redis.',
+    doc: 'redis (pub/sub) lets several broker processes act as one; needs redis persistence.',
   }),
   BROKER_REDIS_URL: spec({
     schema: optionalUrl(/^rediss?:$/),
@@ -299,14 +299,14 @@ export const VARIABLES = {
     default: 'broker:',
     unit: 'string',
     expect: 'must be 1-64 characters of letters, digits, _ . : -',
-    doc: 'Prefix of every Redis key the broker writes (pub/sub channels are not prefixed).',
+    doc: 'Prefix of every Redis key the broker writes (pub/sub channels get none).',
   }),
-  BROKER_MAX_QUEUED_PER_CLIENT: spec({
+  BROKER_OFFLINE_QUEUE_MAX: spec({
     schema: int(1, 10_000_000),
     default: '100000',
     unit: 'messages',
     expect: 'must be an integer from 1 to 10000000',
-    doc: 'QoS 1/2 messages the broker queues for one disconnected persistent-session subscriber; newer ones are dropped and counted.',
+    doc: 'Messages queued for one disconnected persistent subscriber; newer ones are dropped.',
   }),
 } as const
 

@@ -34,5 +34,5 @@ t.test('contradictory or incomplete settings are refused with a reason', async (
   t.match(err2.message, /BROKER_EMITTER=redis needs BROKER_PERSISTENCE=redis/)
 
   t.throws(() => loadConfig({ BROKER_PERSISTENCE: 'disk' }), /BROKER_PERSISTENCE must be one of/)
-  t.throws(() => loadConfig({ BROKER_MAX_QUEUED_PER_CLIENT: '0' }), /BROKER_MAX_QUEUED_PER_CLIENT/)
+  t.throws(() => loadConfig({ BROKER_OFFLINE_QUEUE_MAX: '0' }), /BROKER_OFFLINE_QUEUE_MAX/)
 })
