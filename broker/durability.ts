@@ -14,7 +14,7 @@ export type { PersistenceOptions }
 export const DEFAULT_PERSISTENCE: PersistenceOptions = Object.freeze({
   persistence: 'memory',
   emitter: 'memory',
-  keyPrefix: 'broker:',
+  keyPrefix: 'tlm:broker:',
   maxQueuedPerClient: 100_000,
 })
 
@@ -59,8 +59,7 @@ export function durability(opts: PersistenceOptions, log: Logger): Durability {
     b.on('clientDisconnect', (client) => cap.forget(client.id))
     // Aedes emits 'error' when its persistence fails outside a client's
     // packet (will sweeps, subscription lookups); unheard, it would end
-    // the process on a Redis outage.
-    // The types list only the client events, hence the EventEmitter view.
+    // the process on a Redis outage. Its types list only client events.
     const events = b as unknown as EventEmitter
     events.on('error', (err: Error) => log.error({ err }, 'broker persistence error'))
   }

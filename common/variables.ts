@@ -296,7 +296,7 @@ export const VARIABLES = {
   }),
   BROKER_REDIS_KEY_PREFIX: spec({
     schema: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
-    default: 'broker:',
+    default: 'tlm:broker:',
     unit: 'string',
     expect: 'must be 1-64 characters of letters, digits, _ . : -',
     doc: 'Prefix of every Redis key the broker writes (pub/sub channels get none).',
