@@ -40,6 +40,7 @@ bench: build
 	npx tsx load/bench-encode.ts
 	npx tsx load/bench-decode.ts
 	$(SERVICES) npx tsx load/bench-copy.ts 1000000 5000
+	$(SERVICES) npx tsx load/bench-broker-persistence.ts 20000 100
 
 services-up:
 	scripts/services.sh start

@@ -4,6 +4,9 @@ import { createServer } from 'node:net'
 import type { AuthenticateError, Client, PublishPacket } from 'aedes'
 import { Aedes } from 'aedes'
 import type { Logger } from '../common/logger.js'
+import type { PersistenceOptions } from './durability.js'
+import { DEFAULT_PERSISTENCE, durability } from './durability.js'
+import type { BrokerMetrics } from './metrics.js'
 
 export interface BrokerOptions {
   host: string
@@ -19,12 +22,15 @@ export interface BrokerOptions {
   beforeAck?:
     | ((client: Client, packet: PublishPacket, done: (err?: Error) => void) => void)
     | undefined
+  /** Sessions and queues: memory unless given (broker/persistence.ts). */
+  persistence?: PersistenceOptions
 }
 
 export interface RunningBroker {
   aedes: Aedes
   server: Server
   port: number
+  metrics: BrokerMetrics
   close(): Promise<void>
 }
 
@@ -36,11 +42,14 @@ const NOT_AUTHORIZED = 5
  * exist (issue #8) the only way in is an explicit allowAnonymous.
  */
 export async function startBroker(opts: BrokerOptions, log: Logger): Promise<RunningBroker> {
+  const durable = durability(opts.persistence ?? DEFAULT_PERSISTENCE, log)
+  // createBroker awaits the persistence's setup() (Aedes.listen()).
   const aedes = await Aedes.createBroker({
     authorizePublish: (client, packet, done) => {
       if (!opts.beforeAck || !client) return done(null)
       opts.beforeAck(client, packet, (err) => done(err ?? null))
     },
+    ...durable.aedesOptions,
     authenticate: (client, username, _password, done) => {
       if (opts.allowAnonymous) return done(null, true)
 
@@ -50,6 +59,7 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
     },
   })
 
+  durable.attach(aedes)
   aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err }, 'client error'))
   aedes.on('connectionError', (client, err) =>
     log.debug({ clientId: client.id, err }, 'connection error'),
@@ -67,7 +77,8 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
     const closed = new Promise<void>((resolve) => server.close(() => resolve()))
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await closed
+    await durable.close()
   }
 
-  return { aedes, server, port, close }
+  return { aedes, server, port, metrics: durable.metrics, close }
 }

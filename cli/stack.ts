@@ -4,6 +4,7 @@ import { buildApi } from '../bridge/api/server.js'
 import { compilePattern } from '../bridge/decode/index.js'
 import type { Bridge } from '../bridge/index.js'
 import { startBridge } from '../bridge/index.js'
+import { persistenceOptions } from '../broker/durability.js'
 import type { BrokerOptions, RunningBroker } from '../broker/index.js'
 import { startBroker } from '../broker/index.js'
 import type { Config } from '../common/config.js'
@@ -57,6 +58,7 @@ export async function startStack(c: Config, log: Logger, parts: readonly Part[])
         port: c.MQTT_PORT,
         allowAnonymous: c.BROKER_ALLOW_ANONYMOUS,
         beforeAck: direct ? holdAck(stack) : together ? countRouted : undefined,
+        persistence: persistenceOptions(c),
       }
       stack.broker = await startBroker(opts, log.child({ component: 'broker' }))
     }

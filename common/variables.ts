@@ -309,6 +309,41 @@ export const VARIABLES = {
     expect: 'must be an integer from 100 to 600000',
     doc: 'On SIGTERM, the time allowed to flush before the process exits anyway.',
   }),
+  BROKER_PERSISTENCE: spec({
+    schema: z.enum(['memory', 'redis']),
+    default: 'memory',
+    unit: 'memory, redis',
+    expect: 'must be one of memory, redis',
+    doc: 'Sessions, subscriptions, queued and retained messages: memory (lost on restart), redis.',
+  }),
+  BROKER_EMITTER: spec({
+    schema: z.enum(['memory', 'redis']),
+    default: 'memory',
+    unit: 'memory, redis',
+    expect: 'must be one of memory, redis',
+    doc: 'redis (pub/sub) lets several broker processes act as one; needs redis persistence.',
+  }),
+  BROKER_REDIS_URL: spec({
+    schema: optionalUrl(/^rediss?:$/),
+    default: undefined,
+    unit: 'URL',
+    expect: 'must be a redis:// or rediss:// URL',
+    doc: 'Redis for broker persistence and emitter; unset means REDIS_URL.',
+  }),
+  BROKER_REDIS_KEY_PREFIX: spec({
+    schema: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
+    default: 'tlm:broker:',
+    unit: 'string',
+    expect: 'must be 1-64 characters of letters, digits, _ . : -',
+    doc: 'Prefix of every Redis key the broker writes (pub/sub channels get none).',
+  }),
+  BROKER_OFFLINE_QUEUE_MAX: spec({
+    schema: int(1, 10_000_000),
+    default: '100000',
+    unit: 'messages',
+    expect: 'must be an integer from 1 to 10000000',
+    doc: 'Messages queued for one disconnected persistent subscriber; newer ones are dropped.',
+  }),
 } as const
 
 export type VariableName = keyof typeof VARIABLES

@@ -1,0 +1,99 @@
+import memoryPersistence from 'aedes-persistence'
+import redisPersistence from 'aedes-persistence-redis'
+import { Redis } from 'ioredis'
+import mqemitterRedis from 'mqemitter-redis'
+import type { Logger } from '../common/logger.js'
+
+/** Where sessions, subscriptions, queued and retained messages live. */
+export type PersistenceKind = 'memory' | 'redis'
+
+export interface PersistenceOptions {
+  persistence: PersistenceKind
+  /** redis: Redis pub/sub fan-out, so several broker processes act as one. */
+  emitter: PersistenceKind
+  /** Required when either of the above is redis. */
+  redisUrl?: string | undefined
+  /** Prefix of every key the broker writes; pub/sub channels get none. */
+  keyPrefix: string
+  /** Messages held for one persistent subscriber (broker/offline-cap.ts). */
+  maxQueuedPerClient: number
+}
+
+/**
+ * The promise-returning calls Aedes 1.2 makes on its persistence
+ * (aedes.js storeRetained/enqueueOffline, lib/client.js publish,
+ * lib/handlers/puback.js). The package's own types still describe the
+ * callback API, so this is what we rely on instead.
+ */
+export interface BrokerPersistence {
+  outgoingEnqueue(sub: { clientId: string }, packet: object): Promise<void>
+  outgoingEnqueueCombi(subs: { clientId: string }[], packet: object): Promise<void>
+  outgoingClearMessageId(client: { id: string }, packet: object): Promise<object | undefined>
+  destroy(): Promise<void>
+}
+
+export interface BrokerStores {
+  /** Passed to Aedes as `persistence`; Aedes awaits its setup() in listen(). */
+  persistence: BrokerPersistence
+  /** Passed to Aedes as `mq`; undefined keeps Aedes' in-process emitter. */
+  mq: object | undefined
+  /** Redis connection for our own reads (queue depths); same prefix. */
+  redis: Redis | undefined
+  /** Aedes.close() closes the emitter but not the persistence. */
+  close(): Promise<void>
+}
+
+/** Builds what Aedes needs from the configuration; no I/O until Aedes starts. */
+export function createStores(opts: PersistenceOptions, log: Logger): BrokerStores {
+  if (opts.persistence === 'memory') {
+    // A CommonJS function whose types declare an ES default export.
+    const create = memoryPersistence as unknown as () => BrokerPersistence
+    const persistence = create()
+    return { persistence, mq: undefined, redis: undefined, close: () => persistence.destroy() }
+  }
+
+  const url = opts.redisUrl
+  if (!url) throw new Error('a Redis URL is required for redis broker persistence')
+
+  // Channels are not keys: Redis pub/sub ignores prefixes and databases.
+  const connect = (role: string, keyPrefix = opts.keyPrefix) => {
+    const conn = new Redis(url, { keyPrefix })
+    // ioredis retries on its own: warn once per outage, not per attempt.
+    let down = false
+    conn.on('error', (err) => {
+      if (!down) log.warn({ err, role }, 'broker redis unreachable, retrying')
+      down = true
+    })
+    conn.on('ready', () => {
+      if (down) log.info({ role }, 'broker redis reachable again')
+      down = false
+    })
+    return conn
+  }
+
+  const redis = connect('queue-depth')
+  const persistence = redisPersistence({
+    conn: connect('persistence'),
+    // Without this only the first 1,000 queued messages are resent on
+    // reconnect; the rest would wait for the next reconnect.
+    maxSessionDelivery: opts.maxQueuedPerClient,
+  }) as unknown as BrokerPersistence
+
+  const mq =
+    opts.emitter === 'redis'
+      ? mqemitterRedis({
+          subConn: connect('emitter-sub', ''),
+          pubConn: connect('emitter-pub', ''),
+          // What Aedes gives its default emitter [MQTT-4.7.1-3].
+          concurrency: 100,
+          matchEmptyLevels: true,
+        })
+      : undefined
+
+  async function close(): Promise<void> {
+    await persistence.destroy()
+    redis.disconnect()
+  }
+
+  return { persistence, mq, redis, close }
+}
