@@ -41,6 +41,7 @@ bench: build
 	npx tsx load/bench-decode.ts
 	$(SERVICES) npx tsx load/bench-copy.ts 1000000 5000
 	$(SERVICES) npx tsx load/bench-broker-persistence.ts 20000 100
+	$(SERVICES) npx tsx load/bench-ack-modes.ts 1000 15 4
 
 services-up:
 	scripts/services.sh start
