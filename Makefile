@@ -30,9 +30,10 @@ test: check
 demo: build
 	$(SERVICES) $(CLI) demo --devices 100 --rate 1 --duration 30
 
-# Broker on :1883 (anonymous devices allowed), bridge, API on :8080, until Ctrl-C.
+# Broker on :1883 (anonymous devices allowed), bridge, API on :8080 without
+# tokens (local use), until Ctrl-C.
 run: build
-	BROKER_ALLOW_ANONYMOUS=true $(SERVICES) $(CLI) all
+	BROKER_ALLOW_ANONYMOUS=true API_AUTH=$${API_AUTH:-none} $(SERVICES) $(CLI) all
 
 # Benchmarks print one JSON line each; ratios are against baselines run in
 # the same process (JSON.parse, psql \copy).

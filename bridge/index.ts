@@ -9,9 +9,11 @@ import { compilePattern } from './decode/index.js'
 import { BridgeMetrics } from './metrics.js'
 import type { PipelineOptions } from './pipeline.js'
 import { Pipeline } from './pipeline.js'
+import { backoffMs } from './retry.js'
 import { openSource } from './source.js'
 import { createPool, migrate } from './store/db.js'
 import { LastValues } from './store/last-values.js'
+import { LastValuesRebuilder } from './store/last-values-rebuild.js'
 
 export { BridgeMetrics } from './metrics.js'
 export { LastValues } from './store/last-values.js'
@@ -23,6 +25,7 @@ export interface Bridge {
   metrics: BridgeMetrics
   pipeline: Pipeline
   mqtt: MqttClient
+  rebuilder: LastValuesRebuilder
   /** Stops intake, writes what is held (within the deadline), closes connections. */
   close(): Promise<void>
 }
@@ -65,13 +68,20 @@ export function requireStores(c: Config): { databaseUrl: string; redisUrl: strin
   return { databaseUrl: c.DATABASE_URL, redisUrl: c.REDIS_URL }
 }
 
-export async function connectRedis(url: string, log: Logger): Promise<Redis> {
+export async function connectRedis(
+  url: string,
+  log: Logger,
+  commandTimeoutMs = 300,
+): Promise<Redis> {
   // No offline queue: while Redis is away a command fails at once instead
-  // of piling up in memory; Postgres ingest goes on without it.
+  // of piling up in memory; Postgres ingest goes on without it. A command
+  // a hung Redis never answers fails after commandTimeoutMs.
   const redis = new Redis(url, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    commandTimeout: commandTimeoutMs,
+    retryStrategy: (times) => backoffMs(times, { baseMs: 100, capMs: 5_000 }),
   })
   redis.on('error', (err) => log.warn({ err }, 'redis error'))
   await redis.connect()
@@ -89,8 +99,17 @@ export async function startBridge(
   await migrate(db, log)
 
   const pool = createPool(db, log)
-  const redis = await connectRedis(redisUrl, log)
+  const redis = await connectRedis(redisUrl, log, c.REDIS_COMMAND_TIMEOUT_MS)
   const lastValues = new LastValues(redis, c.REDIS_KEY_PREFIX)
+  const rebuilder = new LastValuesRebuilder(
+    pool,
+    redis,
+    lastValues,
+    { checkIntervalMs: c.LAST_VALUES_CHECK_MS, pageSize: 1000 },
+    metrics,
+    log.child({ component: 'last-values' }),
+  )
+  rebuilder.start()
   const pipeline = new Pipeline(pool, lastValues, pipelineOptions(c), metrics, log)
   const filters = [...new Set(c.TOPIC_PATTERNS.map((p) => compilePattern(p).filter))]
   const source = { url: c.BRIDGE_MQTT_URL, clientId: c.BRIDGE_CLIENT_ID, filters }
@@ -107,10 +126,11 @@ export async function startBridge(
     try {
       await pipeline.close(c.SHUTDOWN_TIMEOUT_MS)
     } finally {
+      await rebuilder.stop()
       await pool.end()
       redis.disconnect()
     }
   }
 
-  return { pool, redis, lastValues, metrics, pipeline, mqtt, close }
+  return { pool, redis, lastValues, metrics, pipeline, mqtt, rebuilder, close }
 }

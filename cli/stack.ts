@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { buildApi } from '../bridge/api/server.js'
+import { apiOptions, startApi } from '../bridge/api/index.js'
 import type { Bridge } from '../bridge/index.js'
 import { startBridge } from '../bridge/index.js'
 import type { RunningBroker } from '../broker/index.js'
@@ -33,6 +33,9 @@ export async function startStack(c: Config, log: Logger, parts: readonly Part[])
     )
   }
 
+  // Fail on an API without tokens before anything starts.
+  if (parts.includes('bridge')) apiOptions(c)
+
   try {
     if (parts.includes('broker')) {
       const opts = {
@@ -49,11 +52,7 @@ export async function startStack(c: Config, log: Logger, parts: readonly Part[])
         { ...c, BRIDGE_MQTT_URL: url },
         log.child({ component: 'bridge' }),
       )
-      stack.api = buildApi({
-        lastValues: stack.bridge.lastValues,
-        metrics: stack.bridge.metrics,
-        log,
-      })
+      stack.api = await startApi(stack.bridge, c, log)
       const address = await stack.api.listen({ host: c.HTTP_HOST, port: c.HTTP_PORT })
       stack.apiPort = Number(new URL(address).port)
       log.info({ url: address }, 'http api listening')

@@ -45,6 +45,8 @@ export function isolatedConfig(t: Teardown, env: Record<string, string> = {}): C
     BRIDGE_CLIENT_ID: `bridge-${id}`,
     BATCH_MAX_AGE_MS: '50',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Tests about auth turn it on with their own tokens (test/api-auth.test.ts).
+    API_AUTH: 'none',
     ...env,
   })
 }
