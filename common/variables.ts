@@ -309,10 +309,17 @@ export const VARIABLES = {
   }),
   REDIS_COMMAND_TIMEOUT_MS: spec({
     schema: int(10, 60_000),
-    default: '300',
+    default: '1000',
     unit: 'ms',
     expect: 'must be an integer from 10 to 60000',
-    doc: 'A Redis command not answered in this time fails; reads then go to Postgres.',
+    doc: 'A last-value write or rebuild step Redis does not answer in this time fails (and is repaired by a rebuild).',
+  }),
+  API_REDIS_TIMEOUT_MS: spec({
+    schema: int(10, 60_000),
+    default: '250',
+    unit: 'ms',
+    expect: 'must be an integer from 10 to 60000',
+    doc: 'A latest-value read Redis does not answer in this time goes to Postgres instead.',
   }),
   LAST_VALUES_CHECK_MS: spec({
     schema: int(100, 3_600_000),

@@ -48,8 +48,19 @@ export function apiOptions(c: Config) {
 export async function startApi(bridge: Bridge, c: Config, log: Logger): Promise<FastifyInstance> {
   const options = apiOptions(c)
   const pool = apiPool(c, c.DATABASE_URL ?? '', log)
+  // Reads on a connection of their own, never queued behind ingest's
+  // pipelines; commands issued in the same tick go out in one write.
+  const redis = bridge.redis.duplicate({
+    enableAutoPipelining: true,
+    commandTimeout: c.API_REDIS_TIMEOUT_MS,
+    // A read cut off by a lost connection goes to Postgres, not to a retry.
+    maxRetriesPerRequest: 0,
+  })
+  redis.on('error', (err) => log.debug({ err }, 'api redis error'))
+  await redis.connect()
+  const lastValues = bridge.lastValues.over(redis)
   const app = await buildApi({
-    lastValues: bridge.lastValues,
+    lastValues,
     pool,
     rebuilder: bridge.rebuilder,
     metrics: bridge.metrics,
@@ -57,11 +68,14 @@ export async function startApi(bridge: Bridge, c: Config, log: Logger): Promise<
     options,
     checks: {
       postgres: async () => (await pool.query('SELECT 1')).rowCount === 1,
-      redis: async () => bridge.lastValues.available && (await bridge.redis.ping()) === 'PONG',
+      redis: async () => lastValues.available && (await redis.ping()) === 'PONG',
       mqtt: async () => bridge.mqtt.connected,
     },
   })
 
-  app.addHook('onClose', () => pool.end())
+  app.addHook('onClose', async () => {
+    redis.disconnect()
+    await pool.end()
+  })
   return app
 }

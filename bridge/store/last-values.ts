@@ -65,6 +65,11 @@ export class LastValues {
     this.#prefix = prefix
   }
 
+  /** The same keys over another connection (the API reads on its own). */
+  over(redis: Redis): LastValues {
+    return new LastValues(redis, this.#prefix)
+  }
+
   latestKey(device: string): string {
     return `${this.#prefix}:latest:${device}`
   }
