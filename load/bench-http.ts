@@ -90,14 +90,21 @@ async function main(): Promise<void> {
     const bareRun = await cannon(`http://127.0.0.1:${bare.ports.http}`, opts)
     bare.proc.kill('SIGTERM')
     const apiRun = await cannon(base, opts)
+    // Diagnostic: the same server and hooks without a store (GET /healthz).
+    const healthRun = await cannon(base, { ...opts, paths: ['/healthz'] })
 
     // Reads while a simulated fleet publishes (its own process).
     const sim = spawnSimulator(api.ports.mqtt!, ingestDevices, ingestRate, durationS + 4)
+    const simExit = once(sim, 'exit')
+    let simOut = ''
+    sim.stdout!.on('data', (d) => {
+      simOut += d
+    })
     await new Promise((r) => setTimeout(r, 2000))
     const before = await rowCount(databaseUrl, env.PG_SCHEMA)
     const ingestRun = await cannon(base, opts)
     const rowsPerS = ((await rowCount(databaseUrl, env.PG_SCHEMA)) - before) / durationS
-    await once(sim, 'exit')
+    const [simCode] = await simExit
 
     const result = {
       bench: 'http-latest',
@@ -108,9 +115,11 @@ async function main(): Promise<void> {
       api: apiRun,
       bare: bareRun,
       ratio: round(apiRun.rps / bareRun.rps),
+      healthzNoStore: healthRun,
       withIngest: {
         offeredMessagesPerS: ingestDevices * ingestRate,
         storedRowsPerS: Math.round(rowsPerS),
+        simulator: simCode === 0 ? summaryOf(simOut) : `exited with ${simCode}`,
         ...ingestRun,
       },
     }
@@ -202,7 +211,7 @@ function spawnSimulator(port: number, devices: number, rate: number, durationS: 
   const args = ['simulate', '--url', `mqtt://127.0.0.1:${port}`, '--devices', String(devices)]
   args.push('--rate', String(rate), '--duration', String(durationS), '--prefix', 'ingest-')
   return spawn(process.execPath, [...process.execArgv, cli, ...args], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, LOG_LEVEL: 'warn' },
   })
 }
@@ -229,4 +238,13 @@ async function cleanup(databaseUrl: string, redisUrl: string, schema: string, pr
 
 function round(x: number): number {
   return Math.round(x * 100) / 100
+}
+
+/** The simulator's JSON summary, or what it printed when it is not JSON. */
+function summaryOf(out: string): unknown {
+  try {
+    return JSON.parse(out)
+  } catch {
+    return out.slice(0, 200)
+  }
 }
