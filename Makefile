@@ -36,11 +36,12 @@ run: build
 	BROKER_ALLOW_ANONYMOUS=true API_AUTH=$${API_AUTH:-none} $(SERVICES) $(CLI) all
 
 # Benchmarks print one JSON line each; ratios are against baselines run in
-# the same process (JSON.parse, psql \copy).
+# the same process or script (JSON.parse, psql \copy, bare node:http).
 bench: build
 	npx tsx load/bench-encode.ts
 	npx tsx load/bench-decode.ts
 	$(SERVICES) npx tsx load/bench-copy.ts 1000000 5000
+	$(SERVICES) npx tsx load/bench-http.ts 10 50
 
 services-up:
 	scripts/services.sh start

@@ -283,7 +283,7 @@ export const VARIABLES = {
     default: undefined,
     unit: 'name:token list',
     expect: 'must be comma-separated name:token pairs, unique names, tokens of 16+ characters',
-    doc: 'Named bearer tokens accepted by the API, e.g. `grafana:…,ops:…`. Never logged.',
+    doc: 'Named bearer tokens accepted by the API, e.g. `grafana:…,ops:…` (names `[A-Za-z0-9_.-]`, tokens 16+ printable characters). Never logged.',
     secret: true,
   }),
   METRICS_AUTH: spec({
@@ -298,7 +298,7 @@ export const VARIABLES = {
     default: '4',
     unit: 'connections',
     expect: 'must be an integer from 1 to 100',
-    doc: 'Connections of the API own pool (history, reads while Redis is away), apart from ingest.',
+    doc: "Connections of the API's own pool (history, reads while Redis is away), apart from ingest.",
   }),
   HISTORY_MAX_ROWS: spec({
     schema: int(1, 1_000_000),
