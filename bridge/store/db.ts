@@ -37,10 +37,28 @@ export function createPool(opts: DbOptions, log: Logger): pg.Pool {
   return pool
 }
 
+// node-pg-migrate only tries its advisory lock and throws "Another migration
+// is already running" when it is held; a second bridge starting at the same
+// moment must wait its turn instead, so we hold a blocking lock of our own.
+const MIGRATE_LOCK_ID = 7_140_251_106
+
 /** Applies pending migrations. Safe to run twice and from two processes at once (advisory lock). */
 export async function migrate(opts: DbOptions, log: Logger): Promise<string[]> {
+  const client = new pg.Client({ connectionString: opts.databaseUrl })
+  await client.connect()
+
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK_ID])
+    return await migrateLocked(client, opts, log)
+  } finally {
+    await client.end()
+  }
+}
+
+async function migrateLocked(client: pg.Client, opts: DbOptions, log: Logger): Promise<string[]> {
   const applied = await runner({
-    databaseUrl: opts.databaseUrl,
+    dbClient: client,
+    noLock: true,
     dir: migrationsDir(),
     direction: 'up',
     migrationsTable: 'pgmigrations',
