@@ -83,7 +83,7 @@ export class BridgeMetrics {
 
   readonly latestReads = new Counter({
     name: 'telemetry_latest_reads_total',
-    help: 'Latest-value reads by source: redis, or postgres while Redis is away or incomplete',
+    help: 'Latest-value reads by source: redis; postgres while Redis is away or incomplete; refused (503) when too many wait for Postgres',
     labelNames: ['source'] as const,
     registers: [this.registry],
   })

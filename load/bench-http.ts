@@ -175,6 +175,7 @@ interface Run {
   p50Ms: number
   p99Ms: number
   non2xx: number
+  statusCodes: Record<string, number>
   errors: number
 }
 
@@ -202,6 +203,9 @@ async function cannon(
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
     non2xx: r.non2xx,
+    statusCodes: Object.fromEntries(
+      Object.entries(r.statusCodeStats ?? {}).map(([code, s]) => [code, s.count ?? 0]),
+    ),
     errors: r.errors + r.timeouts,
   }
 }

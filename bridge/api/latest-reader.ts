@@ -11,6 +11,8 @@ export interface Rebuildable {
 
 export type Source = 'redis' | 'postgres'
 
+const MAX_WAITING_READS = 64
+
 export interface Answer<T> {
   value: T | undefined
   source: Source
@@ -57,6 +59,13 @@ export class LatestReader {
     if (cached) {
       this.metrics.latestReads.inc({ source: 'redis' })
       return { value: cached.status === 'found' ? cached.value : undefined, source: 'redis' }
+    }
+
+    // Redis away under a read storm must not become a Postgres queue that
+    // answers nobody in time: past this many waiting reads, refuse at once.
+    if (this.pool.waitingCount >= MAX_WAITING_READS) {
+      this.metrics.latestReads.inc({ source: 'refused' })
+      throw new TelemetryError('STORE_UNAVAILABLE', 'too many reads waiting for Postgres')
     }
 
     this.metrics.latestReads.inc({ source: 'postgres' })
