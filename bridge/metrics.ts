@@ -90,7 +90,7 @@ export class BridgeMetrics {
 
   readonly lastValueRebuilds = new Counter({
     name: 'telemetry_last_value_rebuilds_total',
-    help: 'Rebuilds of the Redis last values from Postgres, by outcome',
+    help: 'Rebuilds of the Redis last values from Postgres by outcome: complete, lost (flushed meanwhile), superseded, failed; repaired (only devices whose update failed)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   })

@@ -169,3 +169,46 @@ t.test('a missing marker is noticed by the periodic check and rebuilt', async (t
   const got = await lastValues.readMetric('a', 'm')
   t.equal(got.status === 'found' && got.value.json, '7')
 })
+
+t.test('a failed update repairs just its devices from Postgres', async (t) => {
+  const { pool, lastValues, redis } = await setup(t)
+  const metrics = new BridgeMetrics(false)
+  const r = new LastValuesRebuilder(
+    pool,
+    redis,
+    lastValues,
+    { checkIntervalMs: 100, pageSize: 10 },
+    metrics,
+    log,
+  )
+  r.start()
+  t.teardown(() => r.stop())
+  await r.idle()
+
+  // The row is committed, but its Redis update fails (a key of the wrong
+  // type stands in for a timeout).
+  await pool.query(
+    `INSERT INTO telemetry (device_id, metric, ts, v_text) VALUES ('broken', 'm', now(), 'x')`,
+  )
+  await redis.set(lastValues.latestKey('broken'), 'not a hash')
+  const reading = {
+    device: 'broken',
+    metric: 'm',
+    tsUs: Date.now() * 1000,
+    value: { kind: 'string', value: 'x' },
+  } as const
+  await t.rejects(lastValues.update([reading]))
+  await redis.del(lastValues.latestKey('broken'))
+
+  const deadline = Date.now() + 10_000
+  while ((await lastValues.readMetric('broken', 'm')).status !== 'found' && Date.now() < deadline)
+    await new Promise((res) => setTimeout(res, 50))
+
+  const got = await lastValues.readMetric('broken', 'm')
+  t.equal(got.status === 'found' && got.value.json, '"x"', 'the device is back in Redis')
+  const counts = Object.fromEntries(
+    (await metrics.lastValueRebuilds.get()).values.map((v) => [v.labels.outcome, v.value]),
+  )
+  t.ok(counts.repaired >= 1, 'by a repair')
+  t.equal(counts.complete, 1, 'not by a second full rebuild')
+})

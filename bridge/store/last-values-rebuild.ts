@@ -4,7 +4,7 @@ import type pg from 'pg'
 import type { Logger } from '../../common/logger.js'
 import type { BridgeMetrics } from '../metrics.js'
 import type { LastValues } from './last-values.js'
-import { newestPage } from './last-values-pg.js'
+import { deviceLatestFromPg, newestPage } from './last-values-pg.js'
 
 export interface RebuildOptions {
   /** How often to look for a missing marker or a failed update, ms. */
@@ -20,8 +20,10 @@ export interface RebuildOptions {
  *   - at start-up, since updates may have failed while nobody watched;
  *   - after every Redis reconnect, since writes failed while it was away and
  *     a restarted Redis may come back empty or from an old snapshot;
- *   - when the completeness marker is missing (FLUSHALL, eviction) or an
- *     update failed, found by a periodic check or by a read (`kick`).
+ *   - when the completeness marker is missing (FLUSHALL, eviction), found
+ *     by a periodic check or by a read (`kick`).
+ * After a failed update, only the devices it held are re-read (`repair`),
+ * unless there were too many to list.
  */
 export class LastValuesRebuilder {
   readonly #onReady = () => this.kick('reconnect')
@@ -77,10 +79,36 @@ export class LastValuesRebuilder {
 
     try {
       if (this.#retry) return this.kick('retry')
-      if (this.lastValues.takeDirty()) return this.kick('update failed')
+      const dirty = this.lastValues.takeDirty()
+      if (dirty === 'all') return this.kick('updates failed')
+      if (dirty.size > 0) this.#repair(dirty)
       if (!(await this.lastValues.isComplete())) this.kick('marker missing')
     } catch (err) {
       this.log.debug({ err }, 'last values check failed')
+    }
+  }
+
+  /**
+   * Re-reads only the devices whose update failed; a failure here falls
+   * back to a full rebuild at the next check.
+   */
+  #repair(devices: ReadonlySet<string>): void {
+    this.#running = this.#repairDevices(devices).finally(() => {
+      this.#running = undefined
+    })
+  }
+
+  async #repairDevices(devices: ReadonlySet<string>): Promise<void> {
+    try {
+      for (const device of devices) {
+        const values = await deviceLatestFromPg(this.pool, device)
+        await this.lastValues.restore([...values].map(([metric, v]) => ({ device, metric, ...v })))
+      }
+      this.metrics.lastValueRebuilds.inc({ outcome: 'repaired' })
+    } catch (err) {
+      this.log.warn({ err, devices: devices.size }, 'last values repair failed')
+      this.metrics.lastValueRebuilds.inc({ outcome: 'failed' })
+      this.#retry = true
     }
   }
 

@@ -50,10 +50,14 @@ type Scripted = Redis & {
 
 type Entry = [metric: string, tsUs: number, encoded: string]
 
+/** Past this many devices with failed updates, repair means a full rebuild. */
+const MAX_DIRTY_DEVICES = 1000
+
 export class LastValues {
   readonly #redis: Scripted
   readonly #prefix: string
-  #dirty = false
+  /** Devices whose update failed, or `all` when too many to list. */
+  #dirty: Set<string> | 'all' = new Set()
 
   constructor(redis: Redis, prefix: string) {
     redis.defineCommand('newestWins', { numberOfKeys: 2, lua: NEWEST_WINS })
@@ -140,16 +144,25 @@ export class LastValues {
       const failed = results?.find(([err]) => err)
       if (failed?.[0]) throw failed[0]
     } catch (err) {
-      this.#dirty = true
+      this.#markDirty(byDevice.keys())
       throw err
     }
   }
 
-  /** True once after an update failed: Redis may miss committed values. */
-  takeDirty(): boolean {
-    const was = this.#dirty
-    this.#dirty = false
-    return was
+  #markDirty(devices: Iterable<string>): void {
+    if (this.#dirty === 'all') return
+    for (const d of devices) this.#dirty.add(d)
+    if (this.#dirty.size > MAX_DIRTY_DEVICES) this.#dirty = 'all'
+  }
+
+  /**
+   * The devices whose update failed since the last call (Redis may miss
+   * committed values of theirs), or `all` when there were too many to list.
+   */
+  takeDirty(): ReadonlySet<string> | 'all' {
+    const dirty = this.#dirty
+    this.#dirty = new Set()
+    return dirty
   }
 
   /** A device's last values; `incomplete` while Redis is not known to hold everything. */
