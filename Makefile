@@ -30,18 +30,20 @@ test: check
 demo: build
 	$(SERVICES) $(CLI) demo --devices 100 --rate 1 --duration 30
 
-# Broker on :1883 (anonymous devices allowed), bridge, API on :8080, until Ctrl-C.
+# Broker on :1883 (anonymous devices allowed), bridge, API on :8080 without
+# tokens (local use), until Ctrl-C.
 run: build
-	BROKER_ALLOW_ANONYMOUS=true $(SERVICES) $(CLI) all
+	BROKER_ALLOW_ANONYMOUS=true API_AUTH=$${API_AUTH:-none} $(SERVICES) $(CLI) all
 
 # Benchmarks print one JSON line each; ratios are against baselines run in
-# the same process (JSON.parse, psql \copy).
+# the same process or script (JSON.parse, psql \copy, bare node:http).
 bench: build
 	npx tsx load/bench-encode.ts
 	npx tsx load/bench-decode.ts
 	$(SERVICES) npx tsx load/bench-copy.ts 1000000 5000
 	$(SERVICES) npx tsx load/bench-broker-persistence.ts 20000 100
 	$(SERVICES) npx tsx load/bench-ack-modes.ts 1000 15 4
+	$(SERVICES) npx tsx load/bench-http.ts 10 50
 
 services-up:
 	scripts/services.sh start

@@ -10,11 +10,13 @@ import { compilePattern } from './decode/index.js'
 import { BridgeMetrics } from './metrics.js'
 import type { PipelineOptions } from './pipeline.js'
 import { Pipeline } from './pipeline.js'
+import { backoffMs } from './retry.js'
 import type { Source } from './source.js'
 import { openSource } from './source.js'
 import { Spool } from './spool.js'
 import { createPool, migrate } from './store/db.js'
 import { LastValues } from './store/last-values.js'
+import { LastValuesRebuilder } from './store/last-values-rebuild.js'
 import type { PartitionOptions } from './store/partitions.js'
 import { PartitionMaintainer } from './store/partitions.js'
 
@@ -28,6 +30,7 @@ export interface Bridge {
   metrics: BridgeMetrics
   pipeline: Pipeline
   partitions: PartitionMaintainer
+  rebuilder: LastValuesRebuilder
   /** The MQTT subscription; undefined with direct intake. */
   source: Source | undefined
   /** Direct intake: false if the message was refused and must not be acknowledged. */
@@ -84,13 +87,20 @@ export function requireStores(c: Config): { databaseUrl: string; redisUrl: strin
   return { databaseUrl: c.DATABASE_URL, redisUrl: c.REDIS_URL }
 }
 
-export async function connectRedis(url: string, log: Logger): Promise<Redis> {
+export async function connectRedis(
+  url: string,
+  log: Logger,
+  commandTimeoutMs = 300,
+): Promise<Redis> {
   // No offline queue: while Redis is away a command fails at once instead
-  // of piling up in memory; Postgres ingest goes on without it.
+  // of piling up in memory; Postgres ingest goes on without it. A command
+  // a hung Redis never answers fails after commandTimeoutMs.
   const redis = new Redis(url, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    commandTimeout: commandTimeoutMs,
+    retryStrategy: (times) => backoffMs(times, { baseMs: 100, capMs: 5_000 }),
   })
   redis.on('error', (err) => log.warn({ err }, 'redis error'))
   await redis.connect()
@@ -119,8 +129,17 @@ export async function startBridge(
   // Partitions for now and ahead exist before the first batch arrives.
   const partitions = new PartitionMaintainer(pool, partitionOptions(c), log)
   await partitions.start()
-  const redis = await connectRedis(redisUrl, log)
+  const redis = await connectRedis(redisUrl, log, c.REDIS_COMMAND_TIMEOUT_MS)
   const lastValues = new LastValues(redis, c.REDIS_KEY_PREFIX)
+  const rebuilder = new LastValuesRebuilder(
+    pool,
+    redis,
+    lastValues,
+    { checkIntervalMs: c.LAST_VALUES_CHECK_MS, pageSize: 1000 },
+    metrics,
+    log.child({ component: 'last-values' }),
+  )
+  rebuilder.start()
   const spool = await Spool.open(c.SPOOL_DIR, c.SPOOL_MAX_BYTES, log)
   let source: Source | undefined
   const pipeline = new Pipeline(
@@ -159,6 +178,7 @@ export async function startBridge(
       await pipeline.close(c.SHUTDOWN_TIMEOUT_MS)
     } finally {
       await opened?.close()
+      await rebuilder.stop()
       await partitions.stop()
       await pool.end()
       redis.disconnect()
@@ -172,6 +192,7 @@ export async function startBridge(
     metrics,
     pipeline,
     partitions,
+    rebuilder,
     source: opened,
     receive,
     close,

@@ -124,6 +124,34 @@ export class BridgeMetrics {
       },
     })
   }
+  readonly httpSeconds = new Histogram({
+    name: 'telemetry_http_request_seconds',
+    help: 'HTTP API response time by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  })
+
+  readonly httpAuthRefusals = new Counter({
+    name: 'telemetry_http_auth_refusals_total',
+    help: 'API requests refused for authentication: missing or invalid bearer token',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  })
+
+  readonly latestReads = new Counter({
+    name: 'telemetry_latest_reads_total',
+    help: 'Latest-value reads by source: redis; postgres while Redis is away or incomplete; refused (503) when too many wait for Postgres',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  })
+
+  readonly lastValueRebuilds = new Counter({
+    name: 'telemetry_last_value_rebuilds_total',
+    help: 'Rebuilds of the Redis last values from Postgres by outcome: complete, lost (flushed meanwhile), superseded, failed; repaired (only devices whose update failed)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  })
 
   constructor(withProcessMetrics: boolean) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry })

@@ -25,6 +25,7 @@ export interface PipelineOptions extends BatcherOptions, WriterOptions, Delivery
 // One message can refuse many metrics; a few dead letters tell the story.
 const MAX_LETTERS_PER_MESSAGE = 10
 const REJECT_LOG_INTERVAL_MS = 10_000
+const MAX_LAST_VALUE_UPDATES = 4
 
 /**
  * message → decode → batch → COPY → dead letters → last values → counters,
@@ -39,6 +40,7 @@ export class Pipeline {
   readonly #stop = new AbortController()
   #closing = false
   #received = 0
+  readonly #lastValueUpdates = new Set<Promise<void>>()
   #rejectsSinceLog = 0
   #lastRejectLog = 0
 
@@ -90,6 +92,7 @@ export class Pipeline {
   async flush(): Promise<void> {
     this.#batcher.seal()
     await this.#delivery.idle()
+    await Promise.all(this.#lastValueUpdates)
   }
 
   /**
@@ -114,6 +117,7 @@ export class Pipeline {
       this.log.warn({ spilled }, 'postgres too slow at shutdown: messages left in the spool')
     }
 
+    await Promise.all(this.#lastValueUpdates)
     const left = this.#delivery.unsettled
     if (left > 0) {
       throw new TelemetryError(
@@ -160,7 +164,7 @@ export class Pipeline {
     const letters = batch.letters.concat(stored.refused)
 
     await this.#writeLetters(letters, signal)
-    await this.#updateLastValues(stored.stored)
+    await this.#startLastValues(stored.stored)
 
     for (const outcome of batch.outcomes) this.metrics.messages.inc({ outcome })
     for (const l of stored.refused) this.metrics.rejects.inc({ reason: l.reason })
@@ -190,17 +194,26 @@ export class Pipeline {
   }
 
   /**
-   * Redis is a cache of what Postgres holds: a failure here is counted and
-   * logged, never a reason to hold back ingest.
+   * Redis is a cache of what Postgres holds: an update is not waited for
+   * (a hung Redis would hold every batch for its command timeout), a few run
+   * at once, and a failure is counted and logged, never a reason to hold
+   * back ingest; the rebuilder repairs what failed. Newest wins in Redis
+   * whatever order the updates land in.
    */
-  async #updateLastValues(readings: Parameters<LastValues['update']>[0]): Promise<void> {
+  async #startLastValues(readings: Parameters<LastValues['update']>[0]): Promise<void> {
     if (readings.length === 0) return
-    try {
-      await this.lastValues.update(readings)
-    } catch (err) {
-      this.metrics.lastValueErrors.inc()
-      this.log.warn({ err }, 'last values update failed')
+    while (this.#lastValueUpdates.size >= MAX_LAST_VALUE_UPDATES) {
+      await Promise.race(this.#lastValueUpdates)
     }
+    const update = this.lastValues.update(readings).then(
+      () => undefined,
+      (err) => {
+        this.metrics.lastValueErrors.inc()
+        this.log.warn({ err }, 'last values update failed')
+      },
+    )
+    this.#lastValueUpdates.add(update)
+    void update.finally(() => this.#lastValueUpdates.delete(update))
   }
 
   #letter(

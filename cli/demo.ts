@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Config } from '../common/config.js'
 import type { Logger } from '../common/logger.js'
 import { runFleet } from '../simulator/fleet.js'
@@ -14,8 +15,11 @@ export interface DemoArgs {
  * simulated fleet for the duration, then what landed where.
  */
 export async function runDemo(c: Config, log: Logger, a: DemoArgs): Promise<void> {
+  // The demo reads over HTTP like any client: with a token of its own.
+  const token = { name: 'demo', token: randomBytes(24).toString('base64url') }
   const config: Config = {
     ...c,
+    API_TOKENS: [...(c.API_TOKENS ?? []), token],
     BROKER_ALLOW_ANONYMOUS: true,
     MQTT_PORT: 0,
     HTTP_PORT: 0,
@@ -52,7 +56,8 @@ export async function runDemo(c: Config, log: Logger, a: DemoArgs): Promise<void
     )
     const sample = `${prefix}00001`
     const url = `http://127.0.0.1:${stack.apiPort}/v1/devices/${encodeURIComponent(sample)}/latest`
-    const latest = await (await fetch(url)).text()
+    const headers = { authorization: `Bearer ${token.token}` }
+    const latest = await (await fetch(url, { headers })).text()
 
     out()
     out(`messages sent ${summary.messagesSent}, acknowledged ${summary.messagesAcked}`)

@@ -1,6 +1,6 @@
 import type { Client } from 'aedes'
 import type { FastifyInstance } from 'fastify'
-import { buildApi } from '../bridge/api/server.js'
+import { apiOptions, startApi } from '../bridge/api/index.js'
 import { compilePattern } from '../bridge/decode/index.js'
 import type { Bridge } from '../bridge/index.js'
 import { startBridge } from '../bridge/index.js'
@@ -46,6 +46,8 @@ export async function startStack(c: Config, log: Logger, parts: readonly Part[])
     )
   }
 
+  // Fail on an API without tokens before anything starts.
+  if (parts.includes('bridge')) apiOptions(c)
   // The bridge takes messages straight from the broker's hook, and devices
   // get their PUBACK only when the bridge acknowledges.
   const together = parts.includes('broker') && parts.includes('bridge')
@@ -70,11 +72,7 @@ export async function startStack(c: Config, log: Logger, parts: readonly Part[])
         log.child({ component: 'bridge' }),
         direct ? 'direct' : 'mqtt',
       )
-      stack.api = buildApi({
-        lastValues: stack.bridge.lastValues,
-        metrics: stack.bridge.metrics,
-        log,
-      })
+      stack.api = await startApi(stack.bridge, c, log)
       const address = await stack.api.listen({ host: c.HTTP_HOST, port: c.HTTP_PORT })
       stack.apiPort = Number(new URL(address).port)
       log.info({ url: address }, 'http api listening')

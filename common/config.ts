@@ -30,7 +30,8 @@ export function loadConfig(env: Env = process.env): Config {
     }
 
     const why = result.error.issues.map((i) => i.message).join('; ')
-    problems.push(`${name} ${spec.expect}, got ${JSON.stringify(raw)} (${why})`)
+    const got = 'secret' in spec && spec.secret ? '[redacted]' : JSON.stringify(raw)
+    problems.push(`${name} ${spec.expect}, got ${got} (${why})`)
   }
 
   if (problems.length > 0) {

@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: 'a configuration variable is missing or malformed',
   COPY_TIMEOUT: 'a COPY batch did not finish within its deadline',
   SHUTDOWN_TIMEOUT: 'the process did not drain within its shutdown deadline',
+  STORE_UNAVAILABLE: 'the store that answers an API request is unavailable',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

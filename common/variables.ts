@@ -13,6 +13,8 @@ interface Spec<S extends z.ZodType> {
   /** What a valid value looks like, for error messages. */
   expect: string
   doc: string
+  /** Never echoed in error messages (tokens, passwords). */
+  secret?: boolean
 }
 
 function spec<S extends z.ZodType>(s: Spec<S>): Spec<S> {
@@ -39,6 +41,23 @@ const isoInstant = z
   .string()
   .refine((v) => /Z$|[+-]\d\d:\d\d$/.test(v) && !Number.isNaN(Date.parse(v)), {
     message: 'not an ISO 8601 instant with a zone',
+  })
+
+/** `name:token,name2:token2` → [{ name, token }], names unique. */
+const apiTokens = list
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,64}:[\x21-\x7e]{16,256}$/)
+        .transform((p) => {
+          const at = p.indexOf(':')
+          return { name: p.slice(0, at), token: p.slice(at + 1) }
+        }),
+    ),
+  )
+  .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, {
+    message: 'token names must be unique',
   })
 
 export const VARIABLES = {
@@ -343,6 +362,63 @@ export const VARIABLES = {
     unit: 'messages',
     expect: 'must be an integer from 1 to 10000000',
     doc: 'Messages queued for one disconnected persistent subscriber; newer ones are dropped.',
+  }),
+  API_AUTH: spec({
+    schema: z.enum(['bearer', 'none']),
+    default: 'bearer',
+    unit: 'mode',
+    expect: 'must be bearer or none',
+    doc: '`bearer`: `/v1` needs a token from `API_TOKENS`; `none`: open (local use only).',
+  }),
+  API_TOKENS: spec({
+    schema: apiTokens.optional(),
+    default: undefined,
+    unit: 'name:token list',
+    expect: 'must be comma-separated name:token pairs, unique names, tokens of 16+ characters',
+    doc: 'Bearer tokens the API accepts, `name:token,…` (tokens of 16+ characters). Never logged.',
+    secret: true,
+  }),
+  METRICS_AUTH: spec({
+    schema: z.enum(['bearer', 'none']),
+    default: 'none',
+    unit: 'mode',
+    expect: 'must be bearer or none',
+    doc: 'Whether `GET /metrics` needs an API token too.',
+  }),
+  API_PG_POOL_SIZE: spec({
+    schema: int(1, 100),
+    default: '4',
+    unit: 'connections',
+    expect: 'must be an integer from 1 to 100',
+    doc: "Connections of the API's own pool (history, reads while Redis is away).",
+  }),
+  HISTORY_MAX_ROWS: spec({
+    schema: int(1, 1_000_000),
+    default: '10000',
+    unit: 'rows',
+    expect: 'must be an integer from 1 to 1000000',
+    doc: 'Largest `limit` of a history request (points or buckets per response).',
+  }),
+  REDIS_COMMAND_TIMEOUT_MS: spec({
+    schema: int(10, 60_000),
+    default: '1000',
+    unit: 'ms',
+    expect: 'must be an integer from 10 to 60000',
+    doc: 'A last-value write Redis leaves unanswered this long fails (a rebuild repairs it).',
+  }),
+  API_REDIS_TIMEOUT_MS: spec({
+    schema: int(10, 60_000),
+    default: '250',
+    unit: 'ms',
+    expect: 'must be an integer from 10 to 60000',
+    doc: 'A latest read Redis leaves unanswered this long goes to Postgres instead.',
+  }),
+  LAST_VALUES_CHECK_MS: spec({
+    schema: int(100, 3_600_000),
+    default: '5000',
+    unit: 'ms',
+    expect: 'must be an integer from 100 to 3600000',
+    doc: 'How often the bridge checks that Redis holds complete last values (else rebuilds).',
   }),
 } as const
 

@@ -27,6 +27,7 @@ t.test('SIGTERM flushes what the bridge holds before the process exits', async (
     BATCH_MAX_AGE_MS: '60000',
     SPOOL_DIR: c.SPOOL_DIR,
     LOG_LEVEL: 'info',
+    API_AUTH: 'none',
   }
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'all'], {
     env,

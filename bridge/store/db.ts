@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url'
 import { runner } from 'node-pg-migrate'
 import pg from 'pg'
 import type { Logger } from '../../common/logger.js'
-import { backoffMs, sleep } from '../retry.js'
 
 export interface DbOptions {
   databaseUrl: string
@@ -39,35 +38,34 @@ export function createPool(opts: DbOptions, log: Logger): pg.Pool {
   return pool
 }
 
-/**
- * Applies pending migrations. Safe to run twice and from two processes at
- * once: node-pg-migrate takes an advisory lock (one per schema here, so
- * schemas do not wait on each other) and fails when another process holds
- * it; this waits and tries again, and then finds nothing left to do.
- */
+// node-pg-migrate only tries its advisory lock and throws "Another migration
+// is already running" when it is held; a second bridge starting at the same
+// moment must wait its turn instead, so we hold a blocking lock of our own,
+// one per schema so that schemas do not wait on each other.
+
+/** Applies pending migrations. Safe to run twice and from two processes at once (advisory lock). */
 export async function migrate(opts: DbOptions, log: Logger): Promise<string[]> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await migrateOnce(opts, log)
-    } catch (err) {
-      const busy = err instanceof Error && /Another migration is already running/.test(err.message)
-      if (!busy || attempt >= 60) throw err
-      log.info({ attempt }, 'another process is migrating; waiting')
-      await sleep(backoffMs(attempt, { baseMs: 100, capMs: 2_000 }))
-    }
+  const client = new pg.Client({ connectionString: opts.databaseUrl })
+  await client.connect()
+
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [schemaLockId(opts.schema)])
+    return await migrateLocked(client, opts, log)
+  } finally {
+    await client.end()
   }
 }
 
-async function migrateOnce(opts: DbOptions, log: Logger): Promise<string[]> {
+async function migrateLocked(client: pg.Client, opts: DbOptions, log: Logger): Promise<string[]> {
   const applied = await runner({
-    databaseUrl: opts.databaseUrl,
+    dbClient: client,
+    noLock: true,
     dir: migrationsDir(),
     direction: 'up',
     migrationsTable: 'pgmigrations',
     schema: opts.schema,
     createSchema: true,
     checkOrder: true,
-    lockValue: schemaLockId(opts.schema),
     logger: {
       debug: (msg: string) => log.debug({ msg }, 'migrate'),
       info: (msg: string) => log.debug({ msg }, 'migrate'),

@@ -52,6 +52,8 @@ export function isolatedConfig(t: Teardown, env: Record<string, string> = {}): C
     BATCH_MAX_AGE_MS: '50',
     SPOOL_DIR: spool,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Tests about auth turn it on with their own tokens (test/api-auth.test.ts).
+    API_AUTH: 'none',
     ...env,
   })
 }
