@@ -8,6 +8,7 @@ import { assertFdBudget } from './limits.js'
 import type { PayloadFormat, TimestampForm } from './payload.js'
 import type { ProfileKind } from './profile.js'
 import { READINGS_PER_SAMPLE } from './profile.js'
+import type { FleetTotals } from './progress.js'
 import { fleetTotals, startProgress } from './progress.js'
 import { pickWeighted, seededRand } from './random.js'
 
@@ -59,6 +60,8 @@ export interface FleetOptions {
   /** Seed of every random choice, for a reproducible fleet. Default random. */
   seed?: number
   onPublish?: DeviceRun['onPublish']
+  /** Receives, at start, a way to read the fleet's running totals. */
+  observe?: (totals: () => FleetTotals) => void
 }
 
 export interface FleetSummary {
@@ -153,6 +156,7 @@ export async function runFleet(
     ...(opts.onPublish ? { onPublish: opts.onPublish } : {}),
   }
   const devices = specs.map((s) => new SimDevice(s, run))
+  opts.observe?.(() => fleetTotals(devices))
   const stopProgress = opts.progressMs ? startProgress(devices, opts.progressMs) : () => {}
 
   log.info(
