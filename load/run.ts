@@ -4,7 +4,7 @@
  * then report.json, report.html and summary.md.
  *
  * Run: DATABASE_URL=… REDIS_URL=… npx tsx load/run.ts [--suite standard|full|tiny]
- *      [--out load/reports/<time>] [--token T] [--bridge-env BATCH_MAX_AGE_MS=50,…]
+ *      [--out load/results/<time>] [--token T] [--bridge-env BATCH_MAX_AGE_MS=50,…]
  * `make bench` runs the standard suite and prints the summary.
  */
 import { parseArgs } from 'node:util'
@@ -40,7 +40,7 @@ const bridgeEnv = Object.fromEntries(
     .map((kv) => kv.split('=') as [string, string]),
 )
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)
-const out = values.out ?? `load/reports/${stamp}`
+const out = values.out ?? `load/results/${stamp}`
 const say = values.quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`)
 
 const report = await runSuite({

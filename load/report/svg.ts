@@ -76,7 +76,8 @@ export function lineChart(c: ChartSpec): string {
   })
 
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${esc(c.title)}" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`,
+    `<title>${esc(c.title)}</title>`,
     `<text x="${m.l}" y="16" font-size="13" font-weight="bold">${esc(c.title)}</text>`,
     `<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${h - m.b}" stroke="#333"/>`,
     `<line x1="${m.l}" x2="${w - m.r}" y1="${h - m.b}" y2="${h - m.b}" stroke="#333"/>`,
