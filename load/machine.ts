@@ -10,6 +10,8 @@ export interface Machine {
   node: string
   postgres: string
   redis: string
+  /** 1-minute load average when the run started: above the core count, others competed for CPU. */
+  loadAvg1m: number
 }
 
 /** What the numbers were measured on: every report carries it. */
@@ -25,5 +27,6 @@ export async function describeMachine(pool: pg.Pool, redis: Redis): Promise<Mach
     node: process.version,
     postgres: rows[0]?.v ?? 'unknown',
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
+    loadAvg1m: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
   }
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import os from 'node:os'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { deviceIds } from '../simulator/fleet.js'
@@ -151,6 +152,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
         startedAt: new Date(started).toISOString(),
         elapsedS: Math.round((Date.now() - started) / 1000),
         machine,
+        loadAvg1mEnd: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
         bridgeEnv: o.bridgeEnv ?? {},
         baselines: { relay, rawCopy, bareHttp: reads.bare },
         ramp,

@@ -20,7 +20,7 @@ export const SUITES: Record<string, Suite> = {
     ramp: {
       devices: 50,
       stepS: 10,
-      offeredMsgsPerS: [2000, 4000, 6000, 8000, 10_000, 13_000, 16_000, 20_000, 25_000],
+      offeredMsgsPerS: [500, 1000, 2000, 3000, 4500, 6500, 9000, 12_000, 16_000, 20_000, 25_000],
     },
     halfRateS: 10,
     firehose: { devices: 4, durationS: 10 },
@@ -36,7 +36,7 @@ export const SUITES: Record<string, Suite> = {
       devices: 100,
       stepS: 15,
       offeredMsgsPerS: [
-        2000, 4000, 6000, 8000, 10_000, 12_000, 14_000, 16_000, 18_000, 20_000, 25_000, 30_000,
+        500, 1000, 2000, 3000, 4000, 6000, 8000, 10_000, 12_000, 15_000, 20_000, 25_000, 30_000,
       ],
     },
     halfRateS: 20,

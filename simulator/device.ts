@@ -90,6 +90,7 @@ export class SimDevice {
   #nextDueMs = 0
   #lastTsUs = 0
   #pending = new Map<number, number[]>()
+  #used = new Set<number>()
   #token = 0
   #drained: (() => void) | undefined
 
@@ -178,21 +179,21 @@ export class SimDevice {
 
   #tick(): void {
     const now = Date.now()
-    let burst = 0
-
-    if (now >= this.run.deadlineMs) return
 
     this.counters.maxBehindMs = Math.max(this.counters.maxBehindMs, now - this.#nextDueMs)
-
     // At high rates one timer fires for several due messages.
-    while (this.#nextDueMs <= now && burst < 1000) {
-      this.#publishDue(now)
+    this.#publishOwed(Math.min(now, this.run.deadlineMs), 1000)
+
+    if (this.#nextDueMs < this.run.deadlineMs) this.#schedule()
+  }
+
+  /** Publishes every message due before `until`, at most `max`. */
+  #publishOwed(until: number, max: number): void {
+    for (let n = 0; this.#nextDueMs < until && n < max; n++) {
+      this.#publishDue(Date.now())
       const jitter = 1 + this.spec.jitter * (2 * this.#rand() - 1)
       this.#nextDueMs += this.#intervalMs() * jitter
-      burst++
     }
-
-    this.#schedule()
   }
 
   #publishDue(now: number): void {
@@ -240,7 +241,12 @@ export class SimDevice {
     let tsUs = Math.max(nowUs + this.spec.skewMs * 1000, this.#lastTsUs + step)
     const reorder = form !== 'none' && this.#lastTsUs > 0 && this.#rand() < this.spec.faults.reorder
 
-    if (reorder) tsUs = this.#lastTsUs - step * Math.ceil((1e6 + this.#rand() * 29e6) / step)
+    if (reorder)
+      tsUs = this.#unusedBefore(
+        this.#lastTsUs - step * Math.ceil((1e6 + this.#rand() * 29e6) / step),
+        step,
+      )
+    this.#remember(tsUs, step)
 
     const metrics = this.#profile.next(tsUs / 1000)
     const seq = this.#profile.seq
@@ -264,6 +270,21 @@ export class SimDevice {
     }
 
     return { tsUs, metrics }
+  }
+
+  /** At or before `tsUs`, a timestamp no earlier sample used (same primary key). */
+  #unusedBefore(tsUs: number, step: number): number {
+    let ts = tsUs
+    while (this.#used.has(Math.floor(ts / step))) ts -= step
+    return ts
+  }
+
+  /** Recent timestamps at the form's resolution: 4096 cover the 30 s a reordering reaches back up to 136 samples/s. */
+  #remember(tsUs: number, step: number): void {
+    this.#used.add(Math.floor(tsUs / step))
+    if (this.#used.size <= 4096) return
+    const oldest = this.#used.values().next().value
+    if (oldest !== undefined) this.#used.delete(oldest)
   }
 
   #reject(seq: number, reason: string): void {
@@ -301,6 +322,9 @@ export class SimDevice {
   /** Stops publishing, waits up to `drainMs` for acknowledgements, disconnects. */
   async stop(drainMs: number): Promise<void> {
     clearTimeout(this.#timer)
+    // A device running late still owes what fell due before the deadline:
+    // the offered rate is what was scheduled, lateness shows in maxBehindMs.
+    if (this.#nextDueMs > 0) this.#publishOwed(this.run.deadlineMs, 1_000_000)
 
     if (this.counters.inflight > 0 && this.connected) {
       await new Promise<void>((resolve) => {

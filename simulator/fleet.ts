@@ -101,6 +101,9 @@ export function deviceSpecs(opts: FleetOptions): DeviceSpec[] {
         ? maxFutureMs + 600_000
         : Math.round(-120_000 + rand() * 180_000)
     const format = pickWeighted(opts.formats ?? { flat: 1 }, rand)
+    const form = noReceiveTimeArrays(format, pickWeighted(opts.timestampForms ?? { ms: 1 }, rand))
+    // Without a timestamp the bridge's clock counts: a device clock cannot be off.
+    const clockless = form === 'none'
     const creds = opts.credentials?.(id)
 
     return {
@@ -115,8 +118,8 @@ export function deviceSpecs(opts: FleetOptions): DeviceSpec[] {
       ratePerS: opts.rate * (1 + spread * (2 * rand() - 1)),
       jitter: opts.jitter ?? 0.1,
       samplesPerMessage: format === 'array' ? (opts.samplesPerMessage ?? 2) : 1,
-      skewMs,
-      skewRejected: farAhead,
+      skewMs: clockless ? 0 : skewMs,
+      skewRejected: farAhead && !clockless,
       faults: { reorder: faults.reorder, duplicate: faults.duplicate, malformed: faults.malformed },
       ...(creds ? { username: creds.username, password: creds.password } : {}),
       seed: Math.floor(rand() * 2 ** 31),

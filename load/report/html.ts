@@ -97,6 +97,7 @@ export function htmlReport(r: BenchReport): string {
     s.achievedMsgsPerS,
     s.rowsPerS,
     s.drainS ?? '> limit',
+    s.fleet.maxBehindMs,
     `${s.latencyDb.p50} / ${s.latencyDb.p95} / ${s.latencyDb.p99}`,
     `${s.latencyHttp.p50} / ${s.latencyHttp.p95} / ${s.latencyHttp.p99}`,
     s.verify.lostAcked + s.verify.lostUnacked,
@@ -121,7 +122,7 @@ ${table(['measure', 'result', 'goal'], summaryRows(r))}
 <h2>Charts</h2>
 ${charts(r).join('\n')}
 <h2>Steps</h2>
-${table(['step', 'devices', 'offered msg/s', 'published msg/s', 'rows/s', 'drain s', 'publish → row p50/p95/p99 ms', 'publish → HTTP latest p50/p95/p99 ms', 'lost', 'duplicated', 'out of order', 'stale latest'], stepRows)}
+${table(['step', 'devices', 'offered msg/s', 'published msg/s', 'rows/s', 'drain s', 'simulator late by ms', 'publish → row p50/p95/p99 ms', 'publish → HTTP latest p50/p95/p99 ms', 'lost', 'duplicated', 'out of order', 'stale latest'], stepRows)}
 <h2>Baselines</h2>
 ${table(
   ['baseline', 'result'],

@@ -80,7 +80,7 @@ export function summaryRows(r: BenchReport): Row[] {
 
 export function machineLine(r: BenchReport): string {
   const m = r.machine
-  return `${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, ${m.os}; Node ${m.node}, Postgres ${m.postgres}, Redis ${m.redis}`
+  return `${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, ${m.os}; Node ${m.node}, Postgres ${m.postgres}, Redis ${m.redis}; load average ${m.loadAvg1m} at start, ${r.loadAvg1mEnd} at end`
 }
 
 export function markdownSummary(r: BenchReport): string {
@@ -93,11 +93,11 @@ export function markdownSummary(r: BenchReport): string {
     '| --- | --- | --- |',
     ...summaryRows(r).map((row) => `| ${row.join(' | ')} |`),
     '',
-    '| ramp step (offered msg/s) | published | rows/s | drain s | p50 / p99 publish → row ms | lost | sustainable |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| ramp step (offered msg/s) | published | rows/s | drain s | p50 / p99 publish → row ms | simulator late by ms | lost | sustainable |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...r.ramp.steps.map(
       (s) =>
-        `| ${n(s.offeredMsgsPerS)} | ${n(s.achievedMsgsPerS)} | ${n(s.rowsPerS)} | ${s.drainS ?? '> limit'} | ${s.latencyDb.p50} / ${s.latencyDb.p99} | ${s.verify.lostAcked + s.verify.lostUnacked} | ${s.sustainable ? 'yes' : 'no'} |`,
+        `| ${n(s.offeredMsgsPerS)} | ${n(s.achievedMsgsPerS)} | ${n(s.rowsPerS)} | ${s.drainS ?? '> limit'} | ${s.latencyDb.p50} / ${s.latencyDb.p99} | ${s.fleet.maxBehindMs} | ${s.verify.lostAcked + s.verify.lostUnacked} | ${s.sustainable ? 'yes' : 'no'} |`,
     ),
     '',
   ]

@@ -14,6 +14,8 @@ export interface BenchReport {
   startedAt: string
   elapsedS: number
   machine: Machine
+  /** 1-minute load average at the end of the run. */
+  loadAvg1mEnd: number
   /** Bridge settings the run used (defaults unless overridden). */
   bridgeEnv: Record<string, string>
   baselines: {
