@@ -56,12 +56,19 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
     const sampler = new ProcSampler({
       broker: stack.broker.pid,
       bridge: stack.bridge.pid,
-      'simulator+harness': process.pid,
+      harness: process.pid,
     })
     sampler.start()
 
     try {
-      const ctx: StepContext = { stack, pool, schema, say, ...(o.token ? { token: o.token } : {}) }
+      const ctx: StepContext = {
+        stack,
+        pool,
+        schema,
+        say,
+        sampler,
+        ...(o.token ? { token: o.token } : {}),
+      }
       const step = async (spec: StepSpec): Promise<StepResult> => {
         offsets[spec.name] = (Date.now() - started) / 1000
         return runStep(ctx, spec)

@@ -49,7 +49,7 @@ export const SUITES: Record<string, Suite> = {
     name: 'tiny',
     relay: { devices: 1, durationS: 2 },
     rawCopyRows: 5000,
-    ramp: { devices: 3, stepS: 2, offeredMsgsPerS: [30, 60] },
+    ramp: { devices: 3, stepS: 3, offeredMsgsPerS: [100, 200] },
     halfRateS: 2,
     firehose: { devices: 1, durationS: 2 },
     fleet: { devices: 5, durationS: 2, connectRatePerS: 100 },

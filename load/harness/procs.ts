@@ -43,15 +43,21 @@ export function spawnScript(
   file: string,
   args: string[],
   env: Record<string, string> = {},
+  stdout = false,
 ): Proc {
-  return spawnNode(name, ['--import', 'tsx', `${ROOT}${file}`, ...args], env)
+  return spawnNode(name, ['--import', 'tsx', `${ROOT}${file}`, ...args], env, stdout)
 }
 
-function spawnNode(name: string, args: string[], env: Record<string, string>): Proc {
+function spawnNode(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  stdout = false,
+): Proc {
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', stdout ? 'pipe' : 'ignore', 'pipe'],
   })
   let tail = ''
 

@@ -19,6 +19,11 @@ export class ProcSampler {
 
   constructor(private readonly pids: Record<string, number>) {}
 
+  /** Samples `pid` under `name` from now on (a process that changes per step). */
+  track(name: string, pid: number): void {
+    this.pids[name] = pid
+  }
+
   start(everyMs = 1000): void {
     this.#started = Date.now()
     this.#timer = setInterval(() => void this.#sample(), everyMs)

@@ -1,12 +1,15 @@
 import type pg from 'pg'
 import { createLogger } from '../../common/logger.js'
-import type { FleetOptions, FleetSummary } from '../../simulator/fleet.js'
+import type { FleetSummary } from '../../simulator/fleet.js'
 import { runFleet } from '../../simulator/fleet.js'
 import type { FleetTotals } from '../../simulator/progress.js'
 import type { VerifyReport } from '../verify/index.js'
 import { verifyRun } from '../verify/index.js'
+import type { ChildFleetOptions } from './fleet-child.js'
+import { spawnFleet } from './fleet-proc.js'
 import type { Percentiles } from './latency.js'
 import { LatencyProbe, percentiles } from './latency.js'
+import type { ProcSampler } from './sampler.js'
 import type { LoadStack } from './stack.js'
 
 export interface StepContext {
@@ -16,6 +19,8 @@ export interface StepContext {
   token?: string
   /** Progress lines on stderr. */
   say: (line: string) => void
+  /** Samples each step's simulator process as `simulator`. */
+  sampler?: ProcSampler
 }
 
 export interface StepSpec {
@@ -26,7 +31,7 @@ export interface StepSpec {
   durationS: number
   qos: 0 | 1
   prefix: string
-  fleet?: Partial<FleetOptions>
+  fleet?: Partial<ChildFleetOptions>
   /** Probe device publishing at this rate beside the load; 0 = no probe. Default 20. */
   probeRate?: number
   /** Check every device's latest over HTTP. Default true. */
@@ -73,42 +78,44 @@ export async function runStep(ctx: StepContext, spec: StepSpec): Promise<StepRes
   const probeDevice = `${spec.prefix}probe-00001`
   const probe = new LatencyProbe(probeDevice, ctx.pool, ctx.schema, ctx.stack.httpUrl, ctx.token)
   const base = await ctx.stack.processed()
-  const totals: (() => FleetTotals)[] = []
   const timeline: TimelinePoint[] = []
   const started = Date.now()
-  const common = {
-    url: ctx.stack.mqttUrl,
-    qos: spec.qos,
-    topic: (d: string) => `devices/${d}/telemetry`,
-  }
+  const common = { url: ctx.stack.mqttUrl, qos: spec.qos }
 
   probe.start()
+
+  // The load runs in a child process; the probe publishes from here, so a
+  // busy simulator cannot delay the probe's clock.
+  const child = spawnFleet({
+    ...common,
+    devices: spec.devices,
+    rate: spec.ratePerDevice,
+    durationS: spec.durationS,
+    prefix: spec.prefix,
+    ...spec.fleet,
+  })
+  ctx.sampler?.track('simulator', child.pid)
+
+  let probeTotals: (() => FleetTotals) | undefined
+  const totals = [() => child.sent(), () => probeTotals?.().messages ?? 0]
   const ticker = startTimeline(ctx, totals, base, started, timeline)
 
   const [main, probed] = await Promise.all([
-    runFleet(
-      {
-        ...common,
-        devices: spec.devices,
-        rate: spec.ratePerDevice,
-        durationS: spec.durationS,
-        prefix: spec.prefix,
-        observe: (t) => totals.push(t),
-        ...spec.fleet,
-      },
-      log,
-    ),
+    child.done,
     probeRate > 0
       ? runFleet(
           {
             ...common,
+            topic: (d: string) => `devices/${d}/telemetry`,
             devices: 1,
             rate: probeRate,
             durationS: spec.durationS + spec.devices / (spec.fleet?.connectRatePerS ?? 500),
             prefix: `${spec.prefix}probe-`,
             timestampForms: { us: 1 },
             onPublish: probe.onPublish,
-            observe: (t) => totals.push(t),
+            observe: (t) => {
+              probeTotals = t
+            },
           },
           log,
         )
@@ -166,7 +173,7 @@ export async function runStep(ctx: StepContext, spec: StepSpec): Promise<StepRes
 
 function startTimeline(
   ctx: StepContext,
-  totals: (() => FleetTotals)[],
+  totals: (() => number)[],
   base: number,
   started: number,
   out: TimelinePoint[],
@@ -175,7 +182,7 @@ function startTimeline(
 
   return setInterval(async () => {
     const now = Date.now()
-    const sent = totals.reduce((s, f) => s + f().messages, 0)
+    const sent = totals.reduce((s, f) => s + f(), 0)
     const processed = (await ctx.stack.processed().catch(() => base)) - base
     const dt = (now - last.at) / 1000
 
