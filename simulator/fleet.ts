@@ -50,6 +50,11 @@ export interface FleetOptions {
   credentials?: (device: string) => { username: string; password?: string } | undefined
   /** New connections per second, so 10,000 devices do not connect at once. Default 500. */
   connectRatePerS?: number
+  /**
+   * Publishing lasts `durationS` from when every device is connected (each
+   * starts as soon as it is), or from this long after the start. Default 120000 ms.
+   */
+  connectTimeoutMs?: number
   /** Unacknowledged QoS 1 messages per device before due ones are skipped. Default 1000. */
   maxInflight?: number
   backoff?: BackoffOptions
@@ -76,6 +81,7 @@ export interface FleetSummary {
   offlineSkipped: number
   throttled: number
   maxBehindMs: number
+  /** Seconds until every device was connected (or the connect timeout). */
   connectS: number
   elapsedS: number
 }
@@ -149,11 +155,11 @@ export async function runFleet(
   const specs = deviceSpecs(opts)
   const connectRate = opts.connectRatePerS ?? 500
   const started = Date.now()
-  const connectS = opts.devices / connectRate
   const run: DeviceRun = {
     url: opts.url,
     topic: opts.topic,
-    deadlineMs: started + (connectS + opts.durationS) * 1000,
+    // Set once the fleet is connected: every device gets the full duration.
+    deadlineMs: Number.POSITIVE_INFINITY,
     maxInflight: opts.maxInflight ?? 1000,
     backoff: opts.backoff ?? DEFAULT_BACKOFF,
     ...(opts.onPublish ? { onPublish: opts.onPublish } : {}),
@@ -161,6 +167,7 @@ export async function runFleet(
   const devices = specs.map((s) => new SimDevice(s, run))
   opts.observe?.(() => fleetTotals(devices))
   const stopProgress = opts.progressMs ? startProgress(devices, opts.progressMs) : () => {}
+  let connectS = 0
 
   log.info(
     { devices: devices.length, rate: opts.rate, durationS: opts.durationS },
@@ -169,7 +176,10 @@ export async function runFleet(
 
   try {
     await connectSpread(devices, connectRate)
-    log.info({ connected: fleetTotals(devices).connected }, 'fleet connect phase over')
+    await allConnected(devices, opts.connectTimeoutMs ?? 120_000)
+    connectS = (Date.now() - started) / 1000
+    run.deadlineMs = Date.now() + opts.durationS * 1000
+    log.info({ connected: fleetTotals(devices).connected, connectS }, 'fleet connect phase over')
     await sleep(run.deadlineMs - Date.now())
     await Promise.all(devices.map((d) => d.stop(opts.drainMs ?? 10_000)))
   } finally {
@@ -177,6 +187,13 @@ export async function runFleet(
   }
 
   return { ledger: ledgerOf(devices, started), summary: summarize(devices, started, connectS) }
+}
+
+/** Resolves when every device is connected, or after `timeoutMs` with those that are. */
+async function allConnected(devices: readonly SimDevice[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+
+  while (Date.now() < deadline && devices.some((d) => !d.connected)) await sleep(50)
 }
 
 /** Starts devices in slices of 10 ms so connects arrive at an even rate. */
