@@ -153,3 +153,60 @@ t.test('refuses a fleet larger than the open-files limit, saying how to fix it',
   t.throws(() => assertFdBudget(10_000, 1024), { code: 'CONFIG_INVALID', message: /ulimit -n/ })
   t.doesNotThrow(() => assertFdBudget(10_000, 20_000))
 })
+
+t.test(
+  'each device presents its own credentials; refused devices back off instead of hammering',
+  async (t) => {
+    const { Aedes } = await import('aedes')
+    const { createServer } = await import('node:net')
+    const seen = new Map<string, { username?: string; password?: string; attempts: number }>()
+    const broker = await Aedes.createBroker({
+      authenticate: (client, username, password, done) => {
+        const entry = seen.get(client.id) ?? { attempts: 0 }
+        entry.attempts++
+        if (username !== undefined) entry.username = username
+        if (password) entry.password = password.toString()
+        seen.set(client.id, entry)
+        // One device has a wrong password: refused every time.
+        const ok = password?.toString() === `secret-${client.id}` && !client.id.endsWith('00003')
+        if (ok) return done(null, true)
+        done(Object.assign(new Error('not authorized'), { returnCode: 5 }) as never, false)
+      },
+    })
+    const server = createServer(broker.handle)
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    t.teardown(() => new Promise<void>((r) => broker.close(() => server.close(() => r()))))
+    const port = (server.address() as { port: number }).port
+
+    const { ledger, summary } = await runFleet(
+      {
+        url: `mqtt://127.0.0.1:${port}`,
+        devices: 3,
+        rate: 10,
+        durationS: 2,
+        qos: 1,
+        prefix: 'cred-',
+        topic: (d) => `devices/${d}/telemetry`,
+        credentials: (d) => ({ username: `user-${d}`, password: `secret-${d}` }),
+        backoff: { baseMs: 200, capMs: 1000 },
+        connectTimeoutMs: 500,
+      },
+      log,
+    )
+
+    t.same(seen.get('cred-00001'), {
+      username: 'user-cred-00001',
+      password: 'secret-cred-00001',
+      attempts: 1,
+    })
+    t.equal(seen.get('cred-00002')?.username, 'user-cred-00002')
+    const refused = seen.get('cred-00003')?.attempts ?? 0
+    t.ok(
+      refused >= 2 && refused <= 8,
+      `the refused device retried with backoff, ${refused} attempts in ~2.5 s`,
+    )
+    t.equal(ledger.devices[2]?.sent, 0, 'a refused device publishes nothing')
+    t.ok((ledger.devices[0]?.sent ?? 0) > 10, 'the others published')
+    t.equal(summary.devices, 3)
+  },
+)
