@@ -5,7 +5,7 @@
 SERVICES := scripts/with-services.sh
 CLI := node dist/cli/main.js
 
-.PHONY: install build lint typecheck check test demo run services-up services-down services-status bench clean
+.PHONY: install build lint typecheck check test demo run services-up services-down services-status bench bench-full clean
 
 # npm ci only when the lockfile changed since the last install.
 node_modules/.package-lock.json: package-lock.json
@@ -35,15 +35,22 @@ demo: build
 run: build
 	BROKER_ALLOW_ANONYMOUS=true API_AUTH=$${API_AUTH:-none} $(SERVICES) $(CLI) all
 
-# Benchmarks print one JSON line each; ratios are against baselines run in
-# the same process or script (JSON.parse, psql \copy, bare node:http).
+# The standard load suite (relay, raw COPY and bare HTTP baselines, QoS 1
+# step ramp, half rate, firehose, 2,000-device fleet, reads, mixed; about
+# 5 minutes on 2 cores): report.json, report.html and summary.md in
+# load/results/<time>/, the summary printed. Then the micro-benchmarks,
+# one JSON line each, with ratios against baselines run in the same process.
 bench: build
+	ulimit -n $$(ulimit -Hn); $(SERVICES) npx tsx load/run.ts --suite standard
 	npx tsx load/bench-encode.ts
 	npx tsx load/bench-decode.ts
 	$(SERVICES) npx tsx load/bench-copy.ts 1000000 5000
 	$(SERVICES) npx tsx load/bench-broker-persistence.ts 20000 100
 	$(SERVICES) npx tsx load/bench-ack-modes.ts 1000 15 4
-	$(SERVICES) npx tsx load/bench-http.ts 10 50
+
+# As bench, with 10,000 device connections and longer steps (about 10 minutes).
+bench-full: build
+	ulimit -n $$(ulimit -Hn); $(SERVICES) npx tsx load/run.ts --suite full
 
 services-up:
 	scripts/services.sh start

@@ -63,6 +63,19 @@ program
   .option('--duration <s>', 'seconds to publish', toInt, 30)
   .addOption(new Option('--qos <q>', 'MQTT QoS').choices(['0', '1']).default('1'))
   .option('--prefix <p>', 'device id prefix', 'sim-')
+  .option('--profiles <w>', 'profile weights, e.g. climate=2,tracker=1,meter=1')
+  .option('--formats <w>', 'payload format weights, e.g. flat=1,values=1,array=1')
+  .option('--ts-forms <w>', 'timestamp form weights: ms, s, us, iso, iso-offset, none')
+  .option(
+    '--faults <f>',
+    'fault fractions, e.g. skew=0.05,reorder=0.01,duplicate=0.01,malformed=0.01',
+  )
+  .option('--username <u>', 'username per device ({device} is replaced by its id)')
+  .option('--password <p>', 'password per device ({device} is replaced by its id)')
+  .option('--connect-rate <n>', 'new connections per second', toInt)
+  .option('--ledger <file>', 'write the ledger of what was sent (NDJSON) to this file')
+  .option('--no-progress', 'no progress line on stderr')
+  .option('--seed <n>', 'seed for a reproducible fleet', toInt)
   .action((o) => withConfig((_c, log) => runSimulate(o, log)))
 
 program

@@ -1,0 +1,85 @@
+import type { Proc } from './procs.js'
+import { freePort, httpOk, spawnCli, tcpOpen, waitReady } from './procs.js'
+
+export interface StackOptions {
+  databaseUrl: string
+  redisUrl: string
+  schema: string
+  redisPrefix: string
+  /** Extra environment for the bridge (batch sizes, pool size). */
+  bridgeEnv?: Record<string, string>
+}
+
+export interface LoadStack {
+  broker: Proc
+  bridge: Proc
+  mqttUrl: string
+  httpUrl: string
+  /** Messages the bridge has finished with (stored, partial, rejected, ignored). */
+  processed(): Promise<number>
+  stop(): Promise<void>
+}
+
+/**
+ * Broker and bridge as two child processes, as in production, so each
+ * one's CPU and memory can be measured on its own.
+ */
+export async function startLoadStack(o: StackOptions): Promise<LoadStack> {
+  const mqttPort = await freePort()
+  const httpPort = await freePort()
+  const broker = spawnCli('broker', 'broker', {
+    MQTT_HOST: '127.0.0.1',
+    MQTT_PORT: String(mqttPort),
+    BROKER_ALLOW_ANONYMOUS: 'true',
+    LOG_LEVEL: 'warn',
+  })
+
+  await waitReady(broker, () => tcpOpen(mqttPort))
+
+  const httpUrl = `http://127.0.0.1:${httpPort}`
+  const bridge = spawnCli('bridge', 'bridge', {
+    DATABASE_URL: o.databaseUrl,
+    REDIS_URL: o.redisUrl,
+    PG_SCHEMA: o.schema,
+    REDIS_KEY_PREFIX: o.redisPrefix,
+    BRIDGE_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`,
+    BRIDGE_CLIENT_ID: `bridge-${o.schema}`,
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: String(httpPort),
+    LOG_LEVEL: 'warn',
+    ...o.bridgeEnv,
+  })
+
+  try {
+    await waitReady(bridge, () => httpOk(`${httpUrl}/healthz`))
+  } catch (err) {
+    await broker.stop()
+    throw err
+  }
+
+  return {
+    broker,
+    bridge,
+    mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+    httpUrl,
+    processed: () => processedMessages(httpUrl),
+    async stop() {
+      await bridge.stop()
+      await broker.stop()
+    },
+  }
+}
+
+/** Sum of telemetry_messages_total over its outcomes, from /metrics. */
+export async function processedMessages(httpUrl: string): Promise<number> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text()
+  let sum = 0
+
+  for (const m of text.matchAll(
+    /^telemetry_messages_total\{[^}]*\} (\d+(?:\.\d+)?(?:e\+\d+)?)$/gm,
+  )) {
+    sum += Number(m[1])
+  }
+
+  return sum
+}
