@@ -40,6 +40,7 @@ export class Pipeline {
   readonly #stop = new AbortController()
   #closing = false
   #received = 0
+  #nextFreeUs = 0
   readonly #lastValueUpdates = new Set<Promise<void>>()
   #rejectsSinceLog = 0
   #lastRejectLog = 0
@@ -77,7 +78,10 @@ export class Pipeline {
       return false
     }
 
-    const { readings, letters, outcome } = this.#decode(topic, payload, receivedUs)
+    // Receive times never repeat, also across the entries of array payloads.
+    const base = Math.max(receivedUs, this.#nextFreeUs)
+    const { readings, letters, outcome } = this.#decode(topic, payload, base)
+    this.#nextFreeUs = base + slotsUsed(readings, base)
     this.#delivery.held(payload.length)
     this.#batcher.add(readings, letters, outcome, payload.length, ack)
     return true
@@ -250,4 +254,14 @@ export class Pipeline {
     this.#rejectsSinceLog = 0
     this.#lastRejectLog = now
   }
+}
+
+/** Receive-time microseconds a message's readings took (array entries take one each). */
+function slotsUsed(readings: readonly { tsUs: number }[], base: number): number {
+  let slots = 1
+  for (const r of readings) {
+    const offset = r.tsUs - base
+    if (offset >= 0 && offset < 1_000_000) slots = Math.max(slots, offset + 1)
+  }
+  return slots
 }

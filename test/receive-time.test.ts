@@ -15,18 +15,23 @@ t.test('messages without ts in the same millisecond are all stored', async (t) =
   })
   t.teardown(() => client.endAsync())
 
+  // 400 single readings and 100 arrays of three readings, none with a ts.
   await Promise.all(
-    Array.from({ length: 500 }, (_, i) =>
-      client.publishAsync('devices/rt-1/telemetry', `{"seq":${i}}`, { qos: 1 }),
-    ),
+    Array.from({ length: 500 }, (_, i) => {
+      const body =
+        i % 5 === 0 ? `[{"seq":${i}},{"seq":${i + 0.25}},{"seq":${i + 0.5}}]` : `{"seq":${i}}`
+      return client.publishAsync('devices/rt-1/telemetry', body, { qos: 1 })
+    }),
   )
 
   const pool = stack.bridge!.pool
   const count = async () =>
     Number((await pool.query('SELECT count(*) AS n FROM telemetry')).rows[0].n)
-  await eventually(async () => (await count()) >= 500, 10_000, '500 rows')
+  await eventually(async () => (await count()) >= 700, 10_000, '700 rows')
   await stack.bridge!.pipeline.flush()
 
-  const { rows } = await pool.query('SELECT count(DISTINCT v_int)::int AS n FROM telemetry')
-  t.equal(rows[0].n, 500, 'every seq is a row of its own')
+  const { rows } = await pool.query(
+    'SELECT count(*)::int AS n, count(DISTINCT coalesce(v_int::float8, v_float))::int AS d FROM telemetry',
+  )
+  t.same(rows[0], { n: 700, d: 700 }, 'every reading is a row of its own, array entries too')
 })

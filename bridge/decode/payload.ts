@@ -54,7 +54,7 @@ export function fromDocument(
     return out
   }
 
-  for (const item of items) {
+  for (const [i, item] of items.entries()) {
     if (!isObject(item)) {
       out.rejects.push({
         reason: 'not_an_object',
@@ -63,7 +63,9 @@ export function fromDocument(
       continue
     }
 
-    fromObject(item, device, receivedUs, lim, out)
+    // Entries without a timestamp of their own each get the next
+    // microsecond, or they would all be one row.
+    fromObject(item, device, receivedUs + i, lim, out)
   }
 
   return out
