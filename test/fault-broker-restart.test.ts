@@ -3,6 +3,7 @@ import pg from 'pg'
 import t from 'tap'
 import { brokerProcess, cliProcess } from './helpers/broker-process.js'
 import { eventually, isolatedConfig } from './helpers/env.js'
+import { cliEnv } from './helpers/processes.js'
 
 // Fault scenario 5 of issue #5: the broker restarts with Redis persistence
 // while the bridge is away and devices keep publishing.
@@ -39,16 +40,7 @@ t.test('broker restart with Redis persistence, bridge away: 0 lost, 0 duplicated
     seq += PER_PHASE
   }
 
-  const bridgeEnv = {
-    DATABASE_URL: c.DATABASE_URL as string,
-    REDIS_URL: c.REDIS_URL as string,
-    PG_SCHEMA: c.PG_SCHEMA,
-    REDIS_KEY_PREFIX: c.REDIS_KEY_PREFIX,
-    BRIDGE_CLIENT_ID: c.BRIDGE_CLIENT_ID,
-    HTTP_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-    BATCH_MAX_AGE_MS: '50',
-  }
+  const bridgeEnv = cliEnv(c, { BATCH_MAX_AGE_MS: '50' })
   const db = new pg.Client({ connectionString: c.DATABASE_URL })
   await db.connect()
   t.teardown(() => db.end())

@@ -83,6 +83,7 @@ export function cliEnv(c: Config, extra: Record<string, string> = {}): Record<st
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: '0',
     BROKER_ALLOW_ANONYMOUS: 'true',
+    API_AUTH: 'none',
     ...extra,
   }
 }
