@@ -179,6 +179,12 @@ export class LastValues {
     return { status: 'found', value: values }
   }
 
+  /** What the device's hash holds now, complete or not (for the load verifier). */
+  async readStored(device: string): Promise<Map<string, LastValue>> {
+    const hash = await this.#redis.hgetall(this.latestKey(device))
+    return new Map(Object.entries(hash).map(([metric, enc]) => [metric, decodeEntry(enc)]))
+  }
+
   /** One metric of a device; `unknown` when the device or metric has no reading. */
   async readMetric(device: string, metric: string): Promise<Lookup<LastValue>> {
     const reply = await this.#redis.readMetric(this.latestKey(device), this.markerKey, metric)

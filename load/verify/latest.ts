@@ -9,9 +9,7 @@ export type LatestSource =
 /** A device's latest `seq` as the source shows it; null when it has none. */
 export async function latestSeq(source: LatestSource, device: string): Promise<SeqRow | null> {
   if (source.kind === 'redis') {
-    // 'unknown' or 'incomplete' (Redis being rebuilt): no latest to compare.
-    const found = await source.lastValues.read(device)
-    const v = found.status === 'found' ? found.value.get('seq') : undefined
+    const v = (await source.lastValues.readStored(device)).get('seq')
     return v ? { seq: Number(v.json), tsUs: v.tsUs } : null
   }
 
