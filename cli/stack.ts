@@ -3,9 +3,8 @@ import { buildApi } from '../bridge/api/server.js'
 import type { Bridge } from '../bridge/index.js'
 import { startBridge } from '../bridge/index.js'
 import type { RunningBroker } from '../broker/index.js'
-import { startBroker } from '../broker/index.js'
+import { internalAccount, runBroker } from '../broker/run.js'
 import type { Config } from '../common/config.js'
-import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 
 export interface Stack {
@@ -25,30 +24,28 @@ export type Part = 'broker' | 'bridge'
 export async function startStack(c: Config, log: Logger, parts: readonly Part[]): Promise<Stack> {
   const stack: Stack = { close: () => closeStack(stack, log) }
 
-  // The bridge would be refused by its own broker: say so instead of waiting.
-  if (parts.includes('broker') && parts.includes('bridge') && !c.BROKER_ALLOW_ANONYMOUS) {
-    throw new TelemetryError(
-      'CONFIG_INVALID',
-      'BROKER_ALLOW_ANONYMOUS must be true to run broker and bridge in one process (no service accounts yet)',
-    )
-  }
+  // A bridge beside its broker logs in with a service account that exists
+  // only in this process, unless it was given one (issue #8).
+  const together = parts.includes('broker') && parts.includes('bridge')
+  const account =
+    together && !c.BRIDGE_MQTT_USERNAME ? internalAccount(c.BRIDGE_CLIENT_ID) : undefined
+  const credentials = account
+    ? { BRIDGE_MQTT_USERNAME: account.id, BRIDGE_MQTT_PASSWORD: account.secret }
+    : {}
 
   try {
     if (parts.includes('broker')) {
-      const opts = {
-        host: c.MQTT_HOST,
-        port: c.MQTT_PORT,
-        allowAnonymous: c.BROKER_ALLOW_ANONYMOUS,
-      }
-      stack.broker = await startBroker(opts, log.child({ component: 'broker' }))
+      const internal = new Map(account ? [[account.id, account.secret]] : [])
+      stack.broker = await runBroker(c, log.child({ component: 'broker' }), internal)
     }
 
     if (parts.includes('bridge')) {
       const url = stack.broker ? `mqtt://127.0.0.1:${stack.broker.port}` : c.BRIDGE_MQTT_URL
       stack.bridge = await startBridge(
-        { ...c, BRIDGE_MQTT_URL: url },
+        { ...c, ...credentials, BRIDGE_MQTT_URL: url },
         log.child({ component: 'bridge' }),
       )
+      stack.broker?.metrics.alsoOn(stack.bridge.metrics.registry)
       stack.api = buildApi({
         lastValues: stack.bridge.lastValues,
         metrics: stack.bridge.metrics,
