@@ -1,10 +1,10 @@
 import { connect, type Socket } from 'node:net'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import pg from 'pg'
+import { migrate } from '../../bridge/store/db.js'
 import type { RunningBroker } from '../../broker/index.js'
 import { Registry } from '../../broker/registry.js'
 import { runBroker } from '../../broker/run.js'
-import { migrate } from '../../bridge/store/db.js'
 import type { Config } from '../../common/config.js'
 import type { Logger } from '../../common/logger.js'
 import { createLogger } from '../../common/logger.js'
@@ -45,7 +45,13 @@ export async function testBroker(
   t.teardown(() => pool.end())
   t.teardown(() => broker.close())
 
-  return { broker, registry: new Registry(pool), pool, config, url: `mqtt://127.0.0.1:${broker.port}` }
+  return {
+    broker,
+    registry: new Registry(pool),
+    pool,
+    config,
+    url: `mqtt://127.0.0.1:${broker.port}`,
+  }
 }
 
 /** The value of one sample of a broker counter, 0 when absent. */
