@@ -205,7 +205,11 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
   }
 
   const ports = Object.fromEntries(opened.map((l) => [l.kind, l.port]))
-  log.info({ host: opts.host, ports, allowAnonymous: opts.allowAnonymous }, 'broker listening')
+  const port = ports.tcp ?? 0
+  log.info(
+    { host: opts.host, port, ports, allowAnonymous: opts.allowAnonymous },
+    'broker listening',
+  )
 
   async function close(): Promise<void> {
     connects.close()
@@ -215,5 +219,5 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
     await closed
   }
 
-  return { aedes, metrics, port: ports.tcp ?? 0, ports, close }
+  return { aedes, metrics, port, ports, close }
 }

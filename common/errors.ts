@@ -7,6 +7,8 @@ export const ERROR_CODES = {
   CONFIG_INVALID: 'a configuration variable is missing or malformed',
   COPY_TIMEOUT: 'a COPY batch did not finish within its deadline',
   SHUTDOWN_TIMEOUT: 'the process did not drain within its shutdown deadline',
+  ACCOUNT_INVALID:
+    'a broker account named on the command line is malformed, exists already or does not exist',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES
