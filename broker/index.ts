@@ -37,6 +37,12 @@ const AUTH_FAILURES = new Set<RefusalReason>([
   'account_disabled',
 ])
 
+const REFUSED = Symbol('refused')
+
+function refusedError(reason: RefusalReason): Error {
+  return Object.assign(new Error(reason), { [REFUSED]: true })
+}
+
 interface Conn {
   address: string
   kind: ListenerKind
@@ -97,7 +103,7 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
       if (k > 0 && k <= limits.maxKeepaliveS) return done(null, true)
 
       refuse('keepalive_invalid', client.conn, packet.clientId)
-      done(new Error('keepalive refused'), false)
+      done(refusedError('keepalive_invalid'), false)
     },
 
     authenticate: (client, username, password, done) => {
@@ -116,7 +122,7 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
         if (address && AUTH_FAILURES.has(r.reason)) failures.take(address)
         metrics.auth.inc({ outcome: 'refused' })
         refuse(r.reason, client.conn, client.id)
-        const err = Object.assign(new Error(r.reason), { returnCode: r.returnCode })
+        const err = Object.assign(refusedError(r.reason), { returnCode: r.returnCode })
         done(err as AuthenticateError, false)
       })
     },
@@ -128,7 +134,7 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
 
       if (reason) {
         refuse(reason, client?.conn, client?.id)
-        return done(new Error(reason))
+        return done(refusedError(reason))
       }
 
       // Retained telemetry would reach the bridge again at every resubscribe.
@@ -147,8 +153,14 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
     },
   })
 
-  aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err }, 'client error'))
-  aedes.on('connectionError', (_client, err) => log.debug({ err }, 'connection error'))
+  // Errors of our own refusals come back here too; they are counted already.
+  const onError = (client: Client, err: Error) => {
+    if (REFUSED in err) return
+    metrics.refused('connection_error')
+    log.debug({ clientId: client.id ?? undefined, err }, 'connection error')
+  }
+  aedes.on('clientError', onError)
+  aedes.on('connectionError', onError)
 
   function accept(raw: Duplex, address: string, kind: ListenerKind): void {
     const c: Conn = { address, kind, logged: false }

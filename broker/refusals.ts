@@ -25,6 +25,7 @@ export const REFUSAL_REASONS = {
   topic_too_deep: 'topic with more levels than BROKER_MAX_TOPIC_LEVELS',
   publish_denied: 'publish outside the account own topics',
   subscribe_denied: 'filter that could match topics the account may not read',
+  connection_error: 'closed on a parser or socket error: malformed frame, reset, keepalive timeout',
 } as const
 
 export type RefusalReason = keyof typeof REFUSAL_REASONS

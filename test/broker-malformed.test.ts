@@ -113,4 +113,6 @@ t.test('malformed frames close only their own socket; nothing of them is stored'
   t.equal(await reason('first_packet_not_connect'), 2)
   t.equal(await reason('malformed_packet'), 1)
   t.equal(await reason('topic_invalid'), 2)
+  // String length beyond the packet, protocol level, no filters, second CONNECT, type 15.
+  t.ok((await reason('connection_error')) >= 5, 'parser errors are counted too')
 })
