@@ -74,9 +74,19 @@ export class Authenticator {
     return this.checkRegistry(username, secret, password)
   }
 
-  private anonymous(clientId: string): AuthResult {
+  private async anonymous(clientId: string): Promise<AuthResult> {
     if (!this.opts.allowAnonymous) return refuse(5, 'anonymous')
     if (validateDeviceId(clientId, this.opts.maxIdLength)) return refuse(2, 'client_id_invalid')
+
+    // A registered or internal id needs its secret even here: without one an
+    // anonymous client could take that account's session and topics.
+    if (this.opts.internal.has(clientId)) return refuse(5, 'anonymous')
+    try {
+      if (await this.opts.registry?.find(clientId)) return refuse(5, 'anonymous')
+    } catch (err) {
+      this.log.warn({ err }, 'registry lookup failed')
+      return refuse(3, 'registry_unavailable')
+    }
 
     this.metrics.auth.inc({ outcome: 'anonymous' })
     return { ok: true, identity: { id: clientId, role: 'device', via: 'anonymous' } }

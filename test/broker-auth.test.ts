@@ -128,6 +128,10 @@ t.test('anonymous access, when on, is a device named by its client id', async (t
 
   const bad = await rawExchange(b.broker.port, [connectFrame({ clientId: 'x/+' })])
   t.equal(returnCode(bad), 2, 'a client id that cannot be a device id: identifier rejected')
+
+  await b.registry.add('dev-owned', 'device')
+  const squatter = await rawExchange(b.broker.port, [connectFrame({ clientId: 'dev-owned' })])
+  t.equal(returnCode(squatter), 5, 'the id of a registered device needs its secret')
 })
 
 t.test('secrets never reach the log', async (t) => {
