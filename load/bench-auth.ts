@@ -40,7 +40,11 @@ try {
 
   const cold = await checkAll((i) => secrets[i] as string)
   const warm = await checkAll((i) => secrets[i] as string)
-  const storm = await checkAll(() => 'wrong')
+  // Five wrong attempts per id at once: more than the gate lets wait.
+  const stormIds = [...ids, ...ids, ...ids, ...ids, ...ids]
+  const storm = await timed(() =>
+    Promise.all(stormIds.map((id) => auth.check(id, id, Buffer.from('wrong')))),
+  )
   const outcome = (r: { ok: boolean; reason?: string }[]) =>
     r.reduce<Record<string, number>>((acc, x) => {
       const k = x.ok ? 'ok' : (x.reason as string)
@@ -57,7 +61,11 @@ try {
       warmOverCold: +(cold.ms / warm.ms).toFixed(1),
       cold: outcome(cold.value),
       warm: outcome(warm.value),
-      stormWrongSecrets: { perS: rate(devices, storm.ms), outcomes: outcome(storm.value) },
+      stormWrongSecrets: {
+        attempts: stormIds.length,
+        ms: Math.round(storm.ms),
+        outcomes: outcome(storm.value),
+      },
     })}\n`,
   )
 } finally {
