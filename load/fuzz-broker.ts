@@ -1,6 +1,6 @@
 /**
- * Long fuzz run against an in-process broker: `npx tsx load/fuzz-broker.ts
- * [frames] [seed]`. Sends the same number of connections twice, first with
+ * Long fuzz run against an in-process broker: `node --expose-gc --import
+ * tsx load/fuzz-broker.ts [frames] [seed]`. Sends the same number of connections twice, first with
  * well-formed frames (the baseline), then with half of them mutated, and
  * checks that a normal client is still served. Prints one JSON line.
  */
@@ -28,7 +28,13 @@ const broker = await startBroker(
 )
 
 const rssMb = () => Math.round(process.memoryUsage().rss / 1024 / 1024)
+// With --expose-gc, live heap after a full collection: what a leak would grow.
+const heapMb = () => {
+  globalThis.gc?.()
+  return Math.round(process.memoryUsage().heapUsed / 1024 / 1024)
+}
 const rssBefore = rssMb()
+const heapBefore = heapMb()
 const run = (mutationRate: number) =>
   fuzzBroker({ port: broker.port, connections, concurrency: 50, seed, mutationRate })
 
@@ -50,6 +56,7 @@ process.stdout.write(
     fuzz: { ...fuzz, framesPerS: Math.round(fuzz.frames / (fuzz.elapsedMs / 1000)) },
     ratio: +(baseline.elapsedMs / fuzz.elapsedMs).toFixed(2),
     rssMb: { before: rssBefore, after: rssMb() },
+    heapMbAfterGc: globalThis.gc ? { before: heapBefore, after: heapMb() } : undefined,
     refusals,
     stillServes: alive,
   })}\n`,

@@ -40,6 +40,7 @@ t.test('devices add, list, rotate, disable from the command line', async (t) => 
 
   const added = await cli('add', 'cli-1')
   const secret = secretOf(added.stdout)
+  if (!secret) t.comment(`exit ${added.code}: ${added.stderr}`)
   t.match(secret, /^[A-Za-z0-9_-]{43}$/, 'add prints a 256-bit secret')
   t.notOk(added.stderr.includes(secret), 'the secret is not in the log')
   await (await login(secret)).endAsync()

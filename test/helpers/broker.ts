@@ -100,7 +100,7 @@ export interface RawResult {
 export async function rawExchange(
   port: number,
   chunks: readonly Buffer[],
-  waitMs = 1_000,
+  waitMs = 5_000,
 ): Promise<RawResult> {
   const socket = connect(port, '127.0.0.1')
   const parser = mqttPacket.parser()
