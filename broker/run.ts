@@ -1,9 +1,10 @@
-import { createPool, migrate } from '../bridge/store/db.js'
+import { createPool } from '../bridge/store/db.js'
 import type { Config } from '../common/config.js'
 import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import type { RunningBroker } from './index.js'
 import { brokerOptions, startBroker } from './index.js'
+import { migrateWhenFree } from './migrate.js'
 import { Registry } from './registry.js'
 import { newSecret } from './secrets.js'
 
@@ -31,7 +32,7 @@ export async function runBroker(
   }
 
   const db = { databaseUrl: c.DATABASE_URL, schema: c.PG_SCHEMA, poolSize: 2 }
-  await migrate(db, log)
+  await migrateWhenFree(db, log)
 
   const pool = createPool(db, log)
   try {

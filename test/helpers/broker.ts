@@ -1,7 +1,6 @@
 import { connect, type Socket } from 'node:net'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import pg from 'pg'
-import { migrate } from '../../bridge/store/db.js'
 import type { RunningBroker } from '../../broker/index.js'
 import { Registry } from '../../broker/registry.js'
 import { runBroker } from '../../broker/run.js'
@@ -33,14 +32,13 @@ export async function testBroker(
 ): Promise<TestBroker> {
   const config = isolatedConfig(t, { BROKER_ALLOW_ANONYMOUS: 'false', ...env })
   const db = { databaseUrl: config.DATABASE_URL as string, schema: config.PG_SCHEMA, poolSize: 2 }
-  await migrate(db, createLogger('silent'))
-
+  // runBroker applies the migrations, the registry table included.
+  const broker = await runBroker(config, log)
   const pool = new pg.Pool({
     connectionString: db.databaseUrl,
     options: `-c search_path=${db.schema}`,
     max: 2,
   })
-  const broker = await runBroker(config, log)
   // Teardowns run in reverse: the broker goes before the schema is dropped.
   t.teardown(() => pool.end())
   t.teardown(() => broker.close())
