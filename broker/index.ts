@@ -24,6 +24,8 @@ export interface RunningBroker {
   /** Port of the TCP listener (0 when it is off). */
   port: number
   ports: Partial<Record<ListenerKind, number>>
+  /** Port of GET /metrics when BROKER_METRICS_PORT is set. */
+  metricsPort?: number
   close(): Promise<void>
 }
 

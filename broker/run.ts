@@ -1,9 +1,11 @@
+import { collectDefaultMetrics } from 'prom-client'
 import { createPool } from '../bridge/store/db.js'
 import type { Config } from '../common/config.js'
 import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import type { RunningBroker } from './index.js'
 import { brokerOptions, startBroker } from './index.js'
+import { serveMetrics } from './metrics-http.js'
 import { migrateWhenFree } from './migrate.js'
 import { Registry } from './registry.js'
 import { newSecret } from './secrets.js'
@@ -21,6 +23,30 @@ export async function runBroker(
   c: Config,
   log: Logger,
   internal: ReadonlyMap<string, string> = new Map(),
+): Promise<RunningBroker> {
+  const broker = await startWithRegistry(c, log, internal)
+  if (c.BROKER_METRICS_PORT === undefined) return broker
+
+  try {
+    collectDefaultMetrics({ register: broker.metrics.registry })
+    const http = await serveMetrics(
+      broker.metrics.registry,
+      c.MQTT_HOST,
+      c.BROKER_METRICS_PORT,
+      log,
+    )
+    const close = () => http.close().finally(() => broker.close())
+    return { ...broker, metricsPort: http.port, close }
+  } catch (err) {
+    await broker.close()
+    throw err
+  }
+}
+
+async function startWithRegistry(
+  c: Config,
+  log: Logger,
+  internal: ReadonlyMap<string, string>,
 ): Promise<RunningBroker> {
   if (!c.DATABASE_URL) {
     if (c.BROKER_ALLOW_ANONYMOUS) return startBroker(brokerOptions(c, { internal }), log)

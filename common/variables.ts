@@ -350,6 +350,13 @@ export const VARIABLES = {
     expect: 'must be an integer from 100 to 600000',
     doc: 'Time a new connection has to send CONNECT.',
   }),
+  BROKER_METRICS_PORT: spec({
+    schema: int(0, 65535).optional(),
+    default: undefined,
+    unit: 'port',
+    expect: 'must be an integer from 0 to 65535',
+    doc: 'When set, the broker serves `GET /metrics` (its counters and process metrics) on this port.',
+  }),
 } as const
 
 export type VariableName = keyof typeof VARIABLES

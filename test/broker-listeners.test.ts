@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { generate } from 'selfsigned'
 import t from 'tap'
-import { counter, testBroker } from './helpers/broker.js'
+import { connectFrame, counter, rawExchange, testBroker } from './helpers/broker.js'
 
 /** A throwaway CA and a server certificate for 127.0.0.1 signed by it. */
 async function throwawayPki(dir: string) {
@@ -99,4 +99,16 @@ t.test('tls without a certificate is a configuration error', async (t) => {
     }),
     { code: 'CONFIG_INVALID' },
   )
+})
+
+t.test('a broker on its own serves its counters on BROKER_METRICS_PORT', async (t) => {
+  const b = await testBroker(t, { BROKER_METRICS_PORT: '0' })
+  await rawExchange(b.broker.port, [connectFrame({ clientId: 'm-1' })])
+
+  const res = await fetch(`http://127.0.0.1:${b.broker.metricsPort}/metrics`)
+  const text = await res.text()
+  t.equal(res.status, 200)
+  t.match(text, /^broker_refusals_total\{reason="anonymous"\} 1$/m)
+  t.match(text, /^process_resident_memory_bytes /m, 'process metrics too')
+  t.equal((await fetch(`http://127.0.0.1:${b.broker.metricsPort}/other`)).status, 404)
 })
