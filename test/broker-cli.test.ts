@@ -38,18 +38,24 @@ t.test('devices add, list, rotate, disable from the command line', async (t) => 
       reconnectPeriod: 0,
     })
 
-  const added = await cli('add', 'cli-1')
+  // Independent invocations run side by side: each is a process of its own.
+  const [added, addedBad, addedService] = await Promise.all([
+    cli('add', 'cli-1'),
+    cli('add', 'a/#'),
+    cli('add', 'svc-1', '--service'),
+  ])
   const secret = secretOf(added.stdout)
   if (!secret) t.comment(`exit ${added.code}: ${added.stderr}`)
   t.match(secret, /^[A-Za-z0-9_-]{43}$/, 'add prints a 256-bit secret')
   t.notOk(added.stderr.includes(secret), 'the secret is not in the log')
+  t.equal(addedBad.code, 1, 'an id that cannot be a device id is refused')
+  t.equal(addedService.code, 0)
   await (await login(secret)).endAsync()
 
-  t.equal((await cli('add', 'cli-1')).code, 1, 'adding it twice fails')
-  t.equal((await cli('add', 'a/#')).code, 1, 'an id that cannot be a device id is refused')
-  t.equal((await cli('add', 'svc-1', '--service')).code, 0)
+  const [again, listed] = await Promise.all([cli('add', 'cli-1'), cli('list')])
+  t.equal(again.code, 1, 'adding it twice fails')
 
-  const list = (await cli('list')).stdout
+  const list = listed.stdout
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l))
@@ -67,7 +73,8 @@ t.test('devices add, list, rotate, disable from the command line', async (t) => 
   await t.rejects(login(secret), 'the old secret no longer works')
   await (await login(rotated)).endAsync()
 
-  t.match((await cli('disable', 'cli-1')).stdout, /disabled cli-1/)
+  const [disabled, missing] = await Promise.all([cli('disable', 'cli-1'), cli('disable', 'nobody')])
+  t.match(disabled.stdout, /disabled cli-1/)
+  t.equal(missing.code, 1)
   await t.rejects(login(rotated), 'a disabled device is refused')
-  t.equal((await cli('disable', 'nobody')).code, 1)
 })
