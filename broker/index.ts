@@ -49,7 +49,12 @@ interface Conn {
   address: string
   kind: ListenerKind
   logged: boolean
+  /** A refusal is closing it: the errors that follow are its echo, not new refusals. */
+  closing: boolean
 }
+
+// A client that went away without DISCONNECT: not a refusal, logged at debug.
+const GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE'])
 
 /**
  * An Aedes broker behind default-deny authentication, per-account topic
@@ -86,9 +91,15 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
   })
   let open = 0
 
-  function refuse(reason: RefusalReason, conn: object | undefined, clientId?: string): void {
+  function refuse(
+    reason: RefusalReason,
+    conn: object | undefined,
+    clientId?: string,
+    closes = true,
+  ): void {
     metrics.refused(reason)
     const c = conn ? conns.get(conn) : undefined
+    if (c && closes) c.closing = true
     if (c?.logged) return
     if (c) c.logged = true
 
@@ -149,23 +160,27 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
       const reason = who ? rights.subscribe(who, sub.topic) : 'subscribe_denied'
       if (!reason) return done(null, sub)
 
-      refuse(reason, client.conn, client.id)
+      refuse(reason, client.conn, client.id, false)
       // A null subscription is a SUBACK failure, 0x80 [MQTT-3.9.3].
       done(null, null)
     },
   })
 
-  // Errors of our own refusals come back here too; they are counted already.
-  const onError = (client: Client, err: Error) => {
-    if (REFUSED in err) return
-    metrics.refused('connection_error')
+  // Parser and socket errors, counted once per connection; errors that
+  // follow one of our own refusals are its echo and counted already.
+  const onError = (client: Client, err: Error & { code?: string }) => {
+    const c = conns.get(client.conn)
+    const echo = REFUSED in err || c?.closing || GONE.has(err.code ?? '')
     log.debug({ clientId: client.id ?? undefined, err }, 'connection error')
+    if (echo) return
+
+    refuse('connection_error', client.conn, client.id ?? undefined)
   }
   aedes.on('clientError', onError)
   aedes.on('connectionError', onError)
 
   function accept(raw: Duplex, address: string, kind: ListenerKind): void {
-    const c: Conn = { address, kind, logged: false }
+    const c: Conn = { address, kind, logged: false, closing: false }
     conns.set(raw, c)
 
     const limit = admit(address)
