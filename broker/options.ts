@@ -66,8 +66,8 @@ export function brokerOptions(c: Config, extra: Partial<BrokerOptions> = {}): Br
     limits: {
       maxPacketBytes: c.BROKER_MAX_PACKET_BYTES,
       maxConnections: c.BROKER_MAX_CONNECTIONS,
-      connectsPerMinute: c.BROKER_ADDRESS_CONNECTS_PER_MIN,
-      authFailuresPerMinute: c.BROKER_ADDRESS_AUTH_FAILURES_PER_MIN,
+      connectsPerMinute: c.BROKER_CONNECTS_PER_MIN,
+      authFailuresPerMinute: c.BROKER_AUTH_FAILS_PER_MIN,
       maxTopicBytes: c.BROKER_MAX_TOPIC_BYTES,
       maxTopicLevels: c.BROKER_MAX_TOPIC_LEVELS,
       maxKeepaliveS: c.BROKER_MAX_KEEPALIVE_S,

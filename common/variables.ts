@@ -257,7 +257,7 @@ export const VARIABLES = {
     default: 'tcp',
     unit: 'comma list',
     expect: 'must be a comma-separated list of tcp, tls, ws',
-    doc: 'Broker listeners to open: `tcp` on `MQTT_PORT`, `tls` on `BROKER_TLS_PORT`, `ws` on `BROKER_WS_PORT`.',
+    doc: 'Listeners to open: `tcp` (`MQTT_PORT`), `tls` (`BROKER_TLS_PORT`), `ws` (`BROKER_WS_PORT`).',
   }),
   BROKER_TLS_PORT: spec({
     schema: int(0, 65535),
@@ -308,19 +308,19 @@ export const VARIABLES = {
     expect: 'must be a non-negative integer',
     doc: 'Open connections on all listeners together (0 = no limit).',
   }),
-  BROKER_ADDRESS_CONNECTS_PER_MIN: spec({
+  BROKER_CONNECTS_PER_MIN: spec({
     schema: int(0, 10_000_000),
     default: '1200',
     unit: 'per minute',
     expect: 'must be a non-negative integer',
     doc: 'New connections one address may open per minute, as a burst (0 = no limit).',
   }),
-  BROKER_ADDRESS_AUTH_FAILURES_PER_MIN: spec({
+  BROKER_AUTH_FAILS_PER_MIN: spec({
     schema: int(0, 10_000_000),
     default: '30',
     unit: 'per minute',
     expect: 'must be a non-negative integer',
-    doc: 'Failed logins one address may make per minute before its connections are refused (0 = no limit).',
+    doc: 'Failed logins per address per minute before its connections are refused (0 = no limit).',
   }),
   BROKER_MAX_TOPIC_BYTES: spec({
     schema: int(16, 65_535),
@@ -355,7 +355,7 @@ export const VARIABLES = {
     default: undefined,
     unit: 'port',
     expect: 'must be an integer from 0 to 65535',
-    doc: 'When set, the broker serves `GET /metrics` (its counters and process metrics) on this port.',
+    doc: 'When set, the broker serves `GET /metrics` (its counters, process metrics) here.',
   }),
 } as const
 

@@ -19,7 +19,7 @@ const login = (url: string, id: string, password: string | Buffer, clientId = id
   })
 
 t.test('a registered device gets in with its secret; every bad CONNECT is refused', async (t) => {
-  const b = await testBroker(t, { BROKER_ADDRESS_AUTH_FAILURES_PER_MIN: '0' })
+  const b = await testBroker(t, { BROKER_AUTH_FAILS_PER_MIN: '0' })
   const secret = (await b.registry.add('dev-1', 'device')) as string
   const port = b.broker.port
 

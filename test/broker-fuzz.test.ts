@@ -6,8 +6,8 @@ import { counter, testBroker } from './helpers/broker.js'
 t.test('a few thousand mutated frames, then a normal client is served', async (t) => {
   const b = await testBroker(t, {
     BROKER_ALLOW_ANONYMOUS: 'true',
-    BROKER_ADDRESS_CONNECTS_PER_MIN: '0',
-    BROKER_ADDRESS_AUTH_FAILURES_PER_MIN: '0',
+    BROKER_CONNECTS_PER_MIN: '0',
+    BROKER_AUTH_FAILS_PER_MIN: '0',
     BROKER_CONNECT_TIMEOUT_MS: '500',
   })
   const secret = (await b.registry.add('svc', 'service')) as string

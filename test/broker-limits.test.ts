@@ -27,7 +27,7 @@ t.test('max connections and connect rate per address', async (t) => {
   t.ok(await closedWithin(fourth, 2_000), 'the fourth connection is closed at once')
   t.equal(await counter(b.broker, 'broker_refusals_total', { reason: 'max_connections' }), 1)
 
-  const r = await testBroker(t, { BROKER_ADDRESS_CONNECTS_PER_MIN: '5' })
+  const r = await testBroker(t, { BROKER_CONNECTS_PER_MIN: '5' })
   for (let i = 0; i < 5; i++) (await openSocket(r.broker.port)).destroy()
   const sixth = await openSocket(r.broker.port)
   t.ok(await closedWithin(sixth, 2_000), 'the sixth connection in a minute is closed')
@@ -35,7 +35,7 @@ t.test('max connections and connect rate per address', async (t) => {
 })
 
 t.test('failed logins use up the address budget, then even a right secret waits', async (t) => {
-  const b = await testBroker(t, { BROKER_ADDRESS_AUTH_FAILURES_PER_MIN: '3' })
+  const b = await testBroker(t, { BROKER_AUTH_FAILS_PER_MIN: '3' })
   const secret = (await b.registry.add('dev-f', 'device')) as string
   const wrong = connectFrame({ clientId: 'dev-f', username: 'dev-f', password: Buffer.from('x') })
   const right = connectFrame({

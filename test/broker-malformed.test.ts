@@ -35,7 +35,7 @@ t.test('malformed frames close only their own socket; nothing of them is stored'
     BROKER_ALLOW_ANONYMOUS: 'true',
     BROKER_CONNECT_TIMEOUT_MS: '300',
     BROKER_MAX_PACKET_BYTES: '4096',
-    BROKER_ADDRESS_AUTH_FAILURES_PER_MIN: '0',
+    BROKER_AUTH_FAILS_PER_MIN: '0',
   })
   const stack = await startStack(config, createLogger('silent'), ['broker', 'bridge'])
   t.teardown(() => stack.close())
