@@ -1,8 +1,10 @@
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { RefusalReason } from './refusals.js'
 
 /**
- * The broker's own counters. The offline-queue gauges are filled at
- * scrape time by whoever knows the depths (broker/offline-cap.ts).
+ * The broker's counters, on a registry of its own that a host process can
+ * merge. The offline-queue gauges are filled at scrape time by whoever
+ * knows the depths (broker/offline-cap.ts).
  */
 export class BrokerMetrics {
   readonly registry = new Registry()
@@ -23,7 +25,34 @@ export class BrokerMetrics {
 
   readonly offlineDeepest: Gauge
 
-  constructor(depths: () => Promise<number[]>) {
+  readonly refusals = new Counter({
+    name: 'broker_refusals_total',
+    help: 'Connections, packets and subscriptions the broker refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  })
+
+  readonly auth = new Counter({
+    name: 'broker_auth_total',
+    help: 'CONNECT authentications by outcome: cached (no hash), hashed, anonymous, internal, refused',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  })
+
+  readonly hashSeconds = new Histogram({
+    name: 'broker_secret_hash_seconds',
+    help: 'Time to check one secret with scrypt, waiting for a slot included',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [this.registry],
+  })
+
+  readonly connections = new Gauge({
+    name: 'broker_connections',
+    help: 'Open client connections on every listener',
+    registers: [this.registry],
+  })
+
+  constructor(depths: () => Promise<number[]> = async () => []) {
     // One scrape asks the store once and feeds both gauges.
     let pending: Promise<number[]> | undefined
     const read = () => {
@@ -50,5 +79,21 @@ export class BrokerMetrics {
         this.set(Math.max(0, ...(await read())))
       },
     })
+  }
+
+  /** Registers the same counters on a host's registry too (one /metrics for the process). */
+  alsoOn(registry: Registry): void {
+    registry.registerMetric(this.offlineEnqueued)
+    registry.registerMetric(this.offlineDropped)
+    registry.registerMetric(this.offlineQueued)
+    registry.registerMetric(this.offlineDeepest)
+    registry.registerMetric(this.refusals)
+    registry.registerMetric(this.auth)
+    registry.registerMetric(this.hashSeconds)
+    registry.registerMetric(this.connections)
+  }
+
+  refused(reason: RefusalReason): void {
+    this.refusals.inc({ reason })
   }
 }

@@ -9,6 +9,7 @@ import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import { createLogger } from '../common/logger.js'
 import { runDemo } from './demo.js'
+import { devicesCommand } from './devices.js'
 import { runSimulate } from './simulate.js'
 import type { Part } from './stack.js'
 import { startStack } from './stack.js'
@@ -33,7 +34,7 @@ program
   .action(() => serve(['broker', 'bridge']))
   .addHelpText(
     'after',
-    '\nNeeds BROKER_ALLOW_ANONYMOUS=true until the bridge has a service account (issue #8).',
+    '\nThe bridge logs in to its own broker with a service account that exists only in the process.',
   )
 
 program
@@ -85,6 +86,8 @@ program
   .option('--rate <r>', 'messages per second per device', toRate, 1)
   .option('--duration <s>', 'seconds to publish', toInt, 30)
   .action((o) => withConfig((c, log) => runDemo(c, log, o)))
+
+program.addCommand(devicesCommand(withConfig))
 
 function toInt(v: string): number {
   const n = Number(v)

@@ -4,11 +4,9 @@ import { apiOptions, startApi } from '../bridge/api/index.js'
 import { compilePattern } from '../bridge/decode/index.js'
 import type { Bridge } from '../bridge/index.js'
 import { startBridge } from '../bridge/index.js'
-import { persistenceOptions } from '../broker/durability.js'
 import type { BrokerOptions, RunningBroker } from '../broker/index.js'
-import { startBroker } from '../broker/index.js'
+import { internalAccount, runBroker } from '../broker/run.js'
 import type { Config } from '../common/config.js'
-import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 
 export interface Stack {
@@ -38,40 +36,38 @@ export async function startStack(c: Config, log: Logger, parts: readonly Part[])
     done()
   }
 
-  // The bridge would be refused by its own broker: say so instead of waiting.
-  if (parts.includes('broker') && parts.includes('bridge') && !c.BROKER_ALLOW_ANONYMOUS) {
-    throw new TelemetryError(
-      'CONFIG_INVALID',
-      'BROKER_ALLOW_ANONYMOUS must be true to run broker and bridge in one process (no service accounts yet)',
-    )
-  }
+  // A bridge beside its broker logs in with a service account that exists
+  // only in this process, unless it was given one (issue #8).
+  const together = parts.includes('broker') && parts.includes('bridge')
+  const account =
+    together && !c.BRIDGE_MQTT_USERNAME ? internalAccount(c.BRIDGE_CLIENT_ID) : undefined
+  const credentials = account
+    ? { BRIDGE_MQTT_USERNAME: account.id, BRIDGE_MQTT_PASSWORD: account.secret }
+    : {}
 
   // Fail on an API without tokens before anything starts.
   if (parts.includes('bridge')) apiOptions(c)
   // The bridge takes messages straight from the broker's hook, and devices
   // get their PUBACK only when the bridge acknowledges.
-  const together = parts.includes('broker') && parts.includes('bridge')
   const direct = together && c.BROKER_ACK_AFTER_COMMIT
 
   try {
     if (parts.includes('broker')) {
-      const opts = {
-        host: c.MQTT_HOST,
-        port: c.MQTT_PORT,
-        allowAnonymous: c.BROKER_ALLOW_ANONYMOUS,
-        beforeAck: direct ? holdAck(stack) : together ? countRouted : undefined,
-        persistence: persistenceOptions(c),
-      }
-      stack.broker = await startBroker(opts, log.child({ component: 'broker' }))
+      const internal = new Map(account ? [[account.id, account.secret]] : [])
+      const beforeAck = direct ? holdAck(stack) : together ? countRouted : undefined
+      stack.broker = await runBroker(c, log.child({ component: 'broker' }), internal, {
+        beforeAck,
+      })
     }
 
     if (parts.includes('bridge')) {
       const url = stack.broker ? `mqtt://127.0.0.1:${stack.broker.port}` : c.BRIDGE_MQTT_URL
       stack.bridge = await startBridge(
-        { ...c, BRIDGE_MQTT_URL: url },
+        { ...c, ...credentials, BRIDGE_MQTT_URL: url },
         log.child({ component: 'bridge' }),
         direct ? 'direct' : 'mqtt',
       )
+      stack.broker?.metrics.alsoOn(stack.bridge.metrics.registry)
       stack.api = await startApi(stack.bridge, c, log)
       const address = await stack.api.listen({ host: c.HTTP_HOST, port: c.HTTP_PORT })
       stack.apiPort = Number(new URL(address).port)
@@ -123,7 +119,7 @@ async function closeStack(stack: Stack, log: Logger): Promise<void> {
 }
 
 function disconnectDevices(broker: RunningBroker, keepClientId: string | undefined): void {
-  broker.server.close()
+  void broker.stopListening()
   // Aedes keeps its connected clients by id; its typings do not list them.
   const { clients } = broker.aedes as unknown as { clients: Record<string, Client> }
   for (const [id, client] of Object.entries(clients)) {

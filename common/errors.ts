@@ -8,6 +8,8 @@ export const ERROR_CODES = {
   COPY_TIMEOUT: 'a COPY batch did not finish within its deadline',
   SHUTDOWN_TIMEOUT: 'the process did not drain within its shutdown deadline',
   STORE_UNAVAILABLE: 'the store that answers an API request is unavailable',
+  ACCOUNT_INVALID:
+    'a broker account named on the command line is malformed, exists already or does not exist',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { eventually, isolatedConfig } from './helpers/env.js'
 import { publishFleet, verify } from './helpers/ledger.js'
-import { cliEnv, spawnCli } from './helpers/processes.js'
+import { bridgeAccount, cliEnv, spawnCli } from './helpers/processes.js'
 
 // Fault scenario 1 of issue #5: kill -9 of the bridge under load, then restart.
 t.test('kill -9 of the bridge under load loses nothing the broker acknowledged', async (t) => {
@@ -10,7 +10,11 @@ t.test('kill -9 of the bridge under load loses nothing the broker acknowledged',
   const { port } = await broker.waitFor((e) => e.msg === 'broker listening')
   const url = `mqtt://127.0.0.1:${port}`
   // Batches that wait a while, so a kill always finds some unacknowledged.
-  const env = cliEnv(c, { BRIDGE_MQTT_URL: url, BATCH_MAX_AGE_MS: '1500' })
+  const env = cliEnv(c, {
+    BRIDGE_MQTT_URL: url,
+    BATCH_MAX_AGE_MS: '1500',
+    ...(await bridgeAccount(c)),
+  })
 
   const first = spawnCli(t, ['bridge'], env)
   await first.waitFor((e) => e.msg === 'subscribed')

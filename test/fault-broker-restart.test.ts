@@ -3,7 +3,7 @@ import pg from 'pg'
 import t from 'tap'
 import { brokerProcess, cliProcess } from './helpers/broker-process.js'
 import { eventually, isolatedConfig } from './helpers/env.js'
-import { cliEnv } from './helpers/processes.js'
+import { bridgeAccount, cliEnv } from './helpers/processes.js'
 
 // Fault scenario 5 of issue #5: the broker restarts with Redis persistence
 // while the bridge is away and devices keep publishing.
@@ -14,7 +14,10 @@ const T0 = Date.parse('2026-12-01T00:00:00Z')
 t.test('broker restart with Redis persistence, bridge away: 0 lost, 0 duplicated', async (t) => {
   const c = isolatedConfig(t)
   // Under the test's own prefix, so its teardown removes the broker's keys too.
+  // With the device registry, so the bridge can log in as a service.
   const brokerEnv = {
+    DATABASE_URL: c.DATABASE_URL as string,
+    PG_SCHEMA: c.PG_SCHEMA,
     BROKER_PERSISTENCE: 'redis',
     REDIS_URL: c.REDIS_URL as string,
     BROKER_REDIS_KEY_PREFIX: `${c.REDIS_KEY_PREFIX}:broker:`,
@@ -40,7 +43,7 @@ t.test('broker restart with Redis persistence, bridge away: 0 lost, 0 duplicated
     seq += PER_PHASE
   }
 
-  const bridgeEnv = cliEnv(c, { BATCH_MAX_AGE_MS: '50' })
+  let bridgeEnv = cliEnv(c, { BATCH_MAX_AGE_MS: '50' })
   const db = new pg.Client({ connectionString: c.DATABASE_URL })
   await db.connect()
   t.teardown(() => db.end())
@@ -48,6 +51,7 @@ t.test('broker restart with Redis persistence, bridge away: 0 lost, 0 duplicated
     (await db.query(`SELECT count(*)::int AS n FROM ${c.PG_SCHEMA}.telemetry`)).rows[0].n as number
 
   const broker = await brokerProcess(t, brokerEnv)
+  bridgeEnv = { ...bridgeEnv, ...(await bridgeAccount(c)) }
   const url = `mqtt://127.0.0.1:${broker.port}`
   const bridge = await cliProcess(t, 'bridge', 'subscribed', { ...bridgeEnv, BRIDGE_MQTT_URL: url })
 

@@ -2,6 +2,8 @@ import type { ChildProcess } from 'node:child_process'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
+import pg from 'pg'
+import { Registry } from '../../broker/registry.js'
 import type { Config } from '../../common/config.js'
 
 interface Teardown {
@@ -85,5 +87,25 @@ export function cliEnv(c: Config, extra: Record<string, string> = {}): Record<st
     BROKER_ALLOW_ANONYMOUS: 'true',
     API_AUTH: 'none',
     ...extra,
+  }
+}
+
+/**
+ * A service account for a bridge running apart from its broker (anonymous
+ * clients may only act as the device their client id names). Call it once
+ * the broker has migrated the registry.
+ */
+export async function bridgeAccount(c: Config): Promise<Record<string, string>> {
+  const pool = new pg.Pool({
+    connectionString: c.DATABASE_URL,
+    options: `-c search_path=${c.PG_SCHEMA}`,
+    max: 1,
+  })
+  try {
+    const secret = await new Registry(pool).add(c.BRIDGE_CLIENT_ID, 'service')
+    if (!secret) throw new Error(`account ${c.BRIDGE_CLIENT_ID} exists already`)
+    return { BRIDGE_MQTT_USERNAME: c.BRIDGE_CLIENT_ID, BRIDGE_MQTT_PASSWORD: secret }
+  } finally {
+    await pool.end()
   }
 }
