@@ -50,6 +50,9 @@ async function run(mode: 'normal' | 'after-commit'): Promise<Result> {
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: '0',
     BROKER_ALLOW_ANONYMOUS: 'true',
+    // All devices connect from loopback: no per-address connect budget.
+    BROKER_CONNECTS_PER_MIN: '0',
+    API_AUTH: 'none',
     BRIDGE_CLIENT_ID: `bench-${id}`,
     BROKER_ACK_AFTER_COMMIT: String(mode === 'after-commit'),
     SPOOL_DIR: spool,

@@ -44,7 +44,10 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
   try {
     const machine = await describeMachine(pool, redis)
     say(`relay baseline: ${s.relay.devices} publishers, ${s.relay.durationS} s`)
-    const relay = await relayBaseline(s.relay.devices, s.relay.durationS)
+    const relay = await relayBaseline(s.relay.devices, s.relay.durationS, {
+      databaseUrl: o.databaseUrl,
+      schema: `${schema}_relay`,
+    })
 
     const stack = await startLoadStack({
       databaseUrl: o.databaseUrl,
@@ -187,7 +190,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
       await stack.stop()
     }
   } finally {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {})
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema}, ${schema}_relay CASCADE`).catch(() => {})
     await dropKeys(redis, redisPrefix)
     redis.disconnect()
     await pool.end()

@@ -7,7 +7,13 @@
 import mqtt from 'mqtt'
 
 const url = process.argv[2] ?? 'mqtt://127.0.0.1:1883'
-const client = await mqtt.connectAsync(url, { clientId: `null-sub-${process.pid}`, clean: true })
+// A service account from the environment when the broker requires one.
+const id = process.env.NULL_SUB_ID
+const client = await mqtt.connectAsync(url, {
+  clientId: id ?? `null-sub-${process.pid}`,
+  clean: true,
+  ...(id ? { username: id, password: process.env.NULL_SUB_SECRET } : {}),
+})
 let count = 0
 
 client.on('message', () => {

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { createLogger } from '../../common/logger.js'
 import { runFleet } from '../../simulator/fleet.js'
+import { loadBrokerEnv, serviceAccount } from '../harness/accounts.js'
 import { freePort, spawnCli, tcpOpen, waitReady } from '../harness/procs.js'
 
 export interface RelayResult {
@@ -19,22 +20,29 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
  * firehose publishers: the most this machine relays at QoS 1, for the
  * bridge's numbers to be read against.
  */
-export async function relayBaseline(devices: number, durationS: number): Promise<RelayResult> {
+export async function relayBaseline(
+  devices: number,
+  durationS: number,
+  db: { databaseUrl: string; schema: string },
+): Promise<RelayResult> {
   const port = await freePort()
   const broker = spawnCli('relay-broker', 'broker', {
     MQTT_HOST: '127.0.0.1',
     MQTT_PORT: String(port),
-    BROKER_ALLOW_ANONYMOUS: 'true',
+    ...loadBrokerEnv(db.databaseUrl, db.schema),
     LOG_LEVEL: 'warn',
   })
 
   try {
     await waitReady(broker, () => tcpOpen(port))
     const url = `mqtt://127.0.0.1:${port}`
+    // Reading every device's telemetry takes a service account.
+    const account = await serviceAccount(db.databaseUrl, db.schema, 'null-subscriber')
     const sub = spawn(
       process.execPath,
       ['--import', 'tsx', `${ROOT}load/baselines/null-subscriber.ts`, url],
       {
+        env: { ...process.env, NULL_SUB_ID: account.id, NULL_SUB_SECRET: account.secret },
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'inherit'],
       },

@@ -1,3 +1,4 @@
+import { loadBrokerEnv, serviceAccount } from './accounts.js'
 import type { Proc } from './procs.js'
 import { freePort, httpOk, spawnCli, tcpOpen, waitReady } from './procs.js'
 
@@ -30,11 +31,12 @@ export async function startLoadStack(o: StackOptions): Promise<LoadStack> {
   const broker = spawnCli('broker', 'broker', {
     MQTT_HOST: '127.0.0.1',
     MQTT_PORT: String(mqttPort),
-    BROKER_ALLOW_ANONYMOUS: 'true',
+    ...loadBrokerEnv(o.databaseUrl, o.schema),
     LOG_LEVEL: 'warn',
   })
 
   await waitReady(broker, () => tcpOpen(mqttPort))
+  const account = await serviceAccount(o.databaseUrl, o.schema, `bridge-${o.schema}`)
 
   const httpUrl = `http://127.0.0.1:${httpPort}`
   const bridge = spawnCli('bridge', 'bridge', {
@@ -43,7 +45,9 @@ export async function startLoadStack(o: StackOptions): Promise<LoadStack> {
     PG_SCHEMA: o.schema,
     REDIS_KEY_PREFIX: o.redisPrefix,
     BRIDGE_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`,
-    BRIDGE_CLIENT_ID: `bridge-${o.schema}`,
+    BRIDGE_CLIENT_ID: account.id,
+    BRIDGE_MQTT_USERNAME: account.id,
+    BRIDGE_MQTT_PASSWORD: account.secret,
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: String(httpPort),
     LOG_LEVEL: 'warn',
