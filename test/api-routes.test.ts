@@ -18,11 +18,13 @@ t.test('every /v1 route answers with exact values and clear errors', async (t) =
   t.teardown(() => stack.close())
   await stack.bridge!.rebuilder.idle()
 
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${stack.broker!.port}`)
-  t.teardown(() => client.endAsync())
-
-  // Ten readings a second apart per device, of every value type.
+  // Ten readings a second apart per device, of every value type. An
+  // anonymous client may publish only as the device its client id names.
   for (const [d, id] of DEVICES.entries()) {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${stack.broker!.port}`, {
+      clientId: id,
+    })
+    t.teardown(() => client.endAsync())
     for (let i = 0; i < 10; i++) {
       const body = `{"ts":${T0 + i * 1000 + d},"temp":${20.5 + i},"n":${i},"big":${BIG}${i},"on":${i % 2 === 0},"s":"v${i}","arr":[${i},"x"]}`
       await client.publishAsync(`devices/${id}/telemetry`, body, { qos: 1 })

@@ -16,12 +16,16 @@ interface Teardown {
   teardown(fn: () => unknown): void
 }
 
-async function broker(t: Teardown, kind: PersistenceKind, prefix: string, port = 0) {
+// The subscriber is a service account (it reads devices' telemetry).
+const SECRET = randomBytes(24).toString('hex')
+
+async function broker(t: Teardown, kind: PersistenceKind, prefix: string, subId: string) {
   const b = await startBroker(
     {
       host: '127.0.0.1',
-      port,
+      port: 0,
       allowAnonymous: true,
+      internal: new Map([[subId, SECRET]]),
       persistence: {
         persistence: kind,
         emitter: 'memory',
@@ -58,12 +62,13 @@ for (const kind of ['memory', 'redis'] as const) {
       redis.disconnect()
     })
 
-    const b = await broker(t, kind, prefix)
-    const url = `mqtt://127.0.0.1:${b.port}`
     const subId = `sub-${randomBytes(4).toString('hex')}`
-    const topic = `devices/${subId}/telemetry`
+    const b = await broker(t, kind, prefix, subId)
+    const url = `mqtt://127.0.0.1:${b.port}`
+    const topic = `devices/dev-${subId}/telemetry`
+    const login = { username: subId, password: SECRET }
 
-    const sub = await mqtt.connectAsync(url, { clientId: subId, clean: false })
+    const sub = await mqtt.connectAsync(url, { clientId: subId, clean: false, ...login })
     await sub.subscribeAsync(topic, { qos: 1 })
     await sub.endAsync()
 
@@ -87,7 +92,7 @@ for (const kind of ['memory', 'redis'] as const) {
 
     // The oldest are kept: the subscriber gets 0..CAP-1 when it returns.
     const got: number[] = []
-    const back = mqtt.connect(url, { clientId: subId, clean: false, reconnectPeriod: 0 })
+    const back = mqtt.connect(url, { clientId: subId, clean: false, reconnectPeriod: 0, ...login })
     back.on('message', (_topic, payload) => got.push(Number(payload.toString())))
     t.teardown(() => back.endAsync())
     await eventually(async () => got.length >= CAP, 10_000, `${CAP} messages`)

@@ -4,7 +4,8 @@ import type { MqttClient } from 'mqtt'
 import mqtt from 'mqtt'
 import t from 'tap'
 import { brokerProcess } from './helpers/broker-process.js'
-import { eventually, serviceUrls } from './helpers/env.js'
+import { eventually, isolatedConfig, serviceUrls } from './helpers/env.js'
+import { bridgeAccount } from './helpers/processes.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -24,31 +25,67 @@ function isolatedPrefix(t: Teardown): { prefix: string; redis: Redis } {
   return { prefix, redis }
 }
 
-async function connect(port: number, clientId: string, clean: boolean): Promise<MqttClient> {
-  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId, clean, reconnectPeriod: 0 })
+/**
+ * A registry of the test's own for the broker processes: subscribers that
+ * read devices' telemetry are service accounts (anonymous clients may act
+ * only as the device their client id names).
+ */
+async function withRegistry(t: Teardown, env: Record<string, string>) {
+  const c = isolatedConfig(t)
+  const registryEnv = { ...env, DATABASE_URL: c.DATABASE_URL as string, PG_SCHEMA: c.PG_SCHEMA }
+  const logins = new Map<string, string>()
+  return {
+    env: registryEnv,
+    /** A service account, once a broker has migrated the registry. */
+    async service(id: string) {
+      const { BRIDGE_MQTT_PASSWORD } = await bridgeAccount({ ...c, BRIDGE_CLIENT_ID: id })
+      logins.set(id, BRIDGE_MQTT_PASSWORD as string)
+    },
+    login: (id: string) => logins.get(id),
+  }
 }
 
-/** Publishes `count` QoS 1 messages whose payload is their sequence number. */
-async function publishSeq(port: number, topic: string, count: number): Promise<void> {
-  const device = await connect(port, `dev-${randomBytes(4).toString('hex')}`, true)
-  for (let i = 0; i < count; i++) await device.publishAsync(topic, String(i), { qos: 1 })
-  await device.endAsync()
+let passwords: (id: string) => string | undefined = () => undefined
+
+async function connect(port: number, clientId: string, clean: boolean): Promise<MqttClient> {
+  const password = passwords(clientId)
+  return mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    clientId,
+    clean,
+    reconnectPeriod: 0,
+    ...(password ? { username: clientId, password } : {}),
+  })
+}
+
+/** Device `device` publishes `count` QoS 1 messages whose payload is their sequence number. */
+async function publishSeq(port: number, device: string, count: number): Promise<void> {
+  const client = await connect(port, device, true)
+  const topic = `devices/${device}/telemetry`
+  for (let i = 0; i < count; i++) await client.publishAsync(topic, String(i), { qos: 1 })
+  await client.endAsync()
 }
 
 t.test('redis: queued QoS 1 messages survive a broker restart', async (t) => {
   const { prefix, redis } = isolatedPrefix(t)
-  const env = { BROKER_PERSISTENCE: 'redis', BROKER_REDIS_KEY_PREFIX: prefix }
+  const reg = await withRegistry(t, {
+    BROKER_PERSISTENCE: 'redis',
+    BROKER_REDIS_KEY_PREFIX: prefix,
+  })
+  const env = reg.env
+  passwords = reg.login
   const subId = `bridge-${randomBytes(4).toString('hex')}`
-  const topic = `devices/${subId}/telemetry`
+  const device = `dev-${subId}`
+  const topic = `devices/${device}/telemetry`
   // More than aedes-persistence-redis resends by default (1,000) on reconnect.
   const N = 1500
 
   const first = await brokerProcess(t, env)
+  await reg.service(subId)
   const sub = await connect(first.port, subId, false)
   await sub.subscribeAsync(topic, { qos: 1 })
   await sub.endAsync()
 
-  await publishSeq(first.port, topic, N)
+  await publishSeq(first.port, device, N)
   await eventually(async () => (await redis.llen(`${prefix}outgoing:${subId}`)) === N)
   t.equal(await first.stop(), 0, 'broker exits cleanly on SIGTERM')
 
@@ -58,6 +95,8 @@ t.test('redis: queued QoS 1 messages survive a broker restart', async (t) => {
     clientId: subId,
     clean: false,
     reconnectPeriod: 0,
+    username: subId,
+    password: reg.login(subId),
   })
   again.on('message', (_topic, payload) => got.add(Number(payload.toString())))
   const [connack] = await new Promise<[{ sessionPresent: boolean }]>((resolve) =>
@@ -78,22 +117,28 @@ t.test('redis: queued QoS 1 messages survive a broker restart', async (t) => {
 })
 
 t.test('memory: the same restart loses the session and its queue', async (t) => {
+  const reg = await withRegistry(t, { BROKER_PERSISTENCE: 'memory' })
+  passwords = reg.login
   const subId = `bridge-${randomBytes(4).toString('hex')}`
-  const topic = `devices/${subId}/telemetry`
+  const device = `dev-${subId}`
+  const topic = `devices/${device}/telemetry`
 
-  const first = await brokerProcess(t, { BROKER_PERSISTENCE: 'memory' })
+  const first = await brokerProcess(t, reg.env)
+  await reg.service(subId)
   const sub = await connect(first.port, subId, false)
   await sub.subscribeAsync(topic, { qos: 1 })
   await sub.endAsync()
-  await publishSeq(first.port, topic, 20)
+  await publishSeq(first.port, device, 20)
   await first.stop()
 
-  const second = await brokerProcess(t, { MQTT_PORT: String(first.port) })
+  const second = await brokerProcess(t, { ...reg.env, MQTT_PORT: String(first.port) })
   let got = 0
   const again = mqtt.connect(`mqtt://127.0.0.1:${second.port}`, {
     clientId: subId,
     clean: false,
     reconnectPeriod: 0,
+    username: subId,
+    password: reg.login(subId),
   })
   again.on('message', () => got++)
   const connack = await new Promise<{ sessionPresent: boolean }>((resolve) =>
@@ -109,40 +154,44 @@ t.test('memory: the same restart loses the session and its queue', async (t) => 
 
 t.test('redis: retained messages and subscriptions survive a restart', async (t) => {
   const { prefix } = isolatedPrefix(t)
-  const env = { BROKER_PERSISTENCE: 'redis', BROKER_REDIS_KEY_PREFIX: prefix }
+  const reg = await withRegistry(t, {
+    BROKER_PERSISTENCE: 'redis',
+    BROKER_REDIS_KEY_PREFIX: prefix,
+  })
+  passwords = reg.login
   const id = randomBytes(4).toString('hex')
-  const topic = `devices/${id}/status`
+  const svc = `svc-${id}`
+  const device = `dev-${id}`
+  const commands = `devices/${device}/commands`
 
-  const first = await brokerProcess(t, env)
-  const sub = await connect(first.port, `sub-${id}`, false)
-  await sub.subscribeAsync(`devices/${id}/#`, { qos: 1 })
+  const first = await brokerProcess(t, reg.env)
+  await reg.service(svc)
+  const sub = await connect(first.port, svc, false)
+  await sub.subscribeAsync(`devices/${device}/telemetry`, { qos: 1 })
+  // Services publish commands; a retained one waits for its device.
+  await sub.publishAsync(commands, 'online', { qos: 1, retain: true })
   await sub.endAsync()
-  const device = await connect(first.port, `dev-${id}`, true)
-  await device.publishAsync(topic, 'online', { qos: 1, retain: true })
-  await device.endAsync()
   await first.stop()
 
-  const second = await brokerProcess(t, { ...env, MQTT_PORT: String(first.port) })
+  const second = await brokerProcess(t, { ...reg.env, MQTT_PORT: String(first.port) })
 
-  // A newcomer gets the retained message stored before the restart.
-  const newcomer = await connect(second.port, `new-${id}`, true)
+  // The device, arriving after the restart, gets the retained command.
+  const newcomer = await connect(second.port, device, true)
   t.teardown(() => newcomer.endAsync())
   const retained = new Promise<string>((resolve) =>
     newcomer.once('message', (_t, payload) => resolve(payload.toString())),
   )
-  await newcomer.subscribeAsync(topic, { qos: 1 })
+  await newcomer.subscribeAsync(commands, { qos: 1 })
   t.equal(await retained, 'online', 'retained message survives')
 
-  // The old subscriber does not subscribe again, yet receives new messages.
+  // The service does not subscribe again, yet receives new telemetry.
   const got: string[] = []
-  const again = await connect(second.port, `sub-${id}`, false)
+  const again = await connect(second.port, svc, false)
   t.teardown(() => again.endAsync())
   again.on('message', (tp, payload) => got.push(`${tp} ${payload}`))
-  const publisher = await connect(second.port, `dev2-${id}`, true)
-  await publisher.publishAsync(`devices/${id}/telemetry`, 'after', { qos: 1 })
-  await publisher.endAsync()
+  await newcomer.publishAsync(`devices/${device}/telemetry`, 'after', { qos: 1 })
 
-  await eventually(async () => got.includes(`devices/${id}/telemetry after`))
+  await eventually(async () => got.includes(`devices/${device}/telemetry after`))
   t.pass('the subscription made before the restart still routes messages')
   await second.stop()
 })
@@ -154,10 +203,14 @@ t.test('redis emitter: two broker processes act as one', async (t) => {
     BROKER_EMITTER: 'redis',
     BROKER_REDIS_KEY_PREFIX: prefix,
   }
+  const reg = await withRegistry(t, env)
+  passwords = reg.login
   const id = randomBytes(4).toString('hex')
-  const topic = `devices/${id}/telemetry`
+  const device = `dev-${id}`
+  const topic = `devices/${device}/telemetry`
 
-  const [a, b] = await Promise.all([brokerProcess(t, env), brokerProcess(t, env)])
+  const [a, b] = await Promise.all([brokerProcess(t, reg.env), brokerProcess(t, reg.env)])
+  await reg.service(`sub-${id}`)
   const sub = await connect(a.port, `sub-${id}`, false)
   t.teardown(() => sub.endAsync())
   const got: string[] = []
@@ -165,7 +218,7 @@ t.test('redis emitter: two broker processes act as one', async (t) => {
   await sub.subscribeAsync(topic, { qos: 1 })
 
   // Published on the other process, delivered by this one.
-  await publishSeq(b.port, topic, 10)
+  await publishSeq(b.port, device, 10)
   await eventually(async () => got.length >= 10)
   t.same(
     got.map(Number).sort((x, y) => x - y),

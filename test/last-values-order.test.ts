@@ -17,8 +17,17 @@ t.test('latest is the newest timestamp, not the last arrival', async (t) => {
   const stack = await startStack(isolatedConfig(t), createLogger('silent'), ['broker', 'bridge'])
   t.teardown(() => stack.close())
 
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${stack.broker!.port}`)
-  t.teardown(() => client.endAsync())
+  // An anonymous client publishes only as the device its client id names.
+  const clients = new Map<string, mqtt.MqttClient>()
+  for (const id of ['apart', 'burst', 'array']) {
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${stack.broker!.port}`, { clientId: id })
+    t.teardown(() => c.endAsync())
+    clients.set(id, c)
+  }
+  const publish = (device: string, body: unknown) =>
+    clients
+      .get(device)
+      ?.publishAsync(`devices/${device}/telemetry`, JSON.stringify(body), { qos: 1 })
   const pool = stack.bridge!.pool
   const rows = async (device: string) =>
     (
@@ -32,16 +41,15 @@ t.test('latest is the newest timestamp, not the last arrival', async (t) => {
   // One batch per message: each lands before the next is sent, so the
   // Redis script, not in-batch sorting, must keep the newest.
   for (const [i, r] of READINGS.entries()) {
-    await client.publishAsync('devices/apart/telemetry', JSON.stringify(r), { qos: 1 })
+    await publish('apart', r)
     await eventually(async () => (await rows('apart')).length === i + 1, 10_000, 'row')
   }
 
   // Back to back: likely one batch.
-  for (const r of READINGS)
-    await client.publishAsync('devices/burst/telemetry', JSON.stringify(r), { qos: 1 })
+  for (const r of READINGS) await publish('burst', r)
 
   // Shuffled inside one array.
-  await client.publishAsync('devices/array/telemetry', JSON.stringify(READINGS), { qos: 1 })
+  await publish('array', READINGS)
 
   const sorted = [...READINGS].sort((a, b) => a.ts - b.ts)
   for (const device of ['apart', 'burst', 'array']) {
@@ -62,7 +70,7 @@ t.test('latest is the newest timestamp, not the last arrival', async (t) => {
   }
 
   // A late, older reading (a backfill) is stored but never becomes latest.
-  await client.publishAsync('devices/apart/telemetry', JSON.stringify({ ts: T0, v: 1 }), { qos: 1 })
+  await publish('apart', { ts: T0, v: 1 })
   await eventually(async () => (await rows('apart')).length === 4, 10_000, 'backfill row')
   await stack.bridge!.pipeline.flush()
   const after = await get(api + devicePath('apart', 'latest'))
