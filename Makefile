@@ -41,7 +41,7 @@ run: build
 # load/results/<time>/, the summary printed. Then the micro-benchmarks,
 # one JSON line each, with ratios against baselines run in the same process.
 bench: build
-	ulimit -n $$(ulimit -Hn); $(SERVICES) npx tsx load/run.ts --suite standard
+	ulimit -n $$(ulimit -Hn); LOAD_CLI=dist $(SERVICES) npx tsx load/run.ts --suite standard
 	npx tsx load/bench-encode.ts
 	npx tsx load/bench-decode.ts
 	$(SERVICES) npx tsx load/bench-copy.ts 1000000 5000
@@ -50,7 +50,7 @@ bench: build
 
 # As bench, with 10,000 device connections and longer steps (about 10 minutes).
 bench-full: build
-	ulimit -n $$(ulimit -Hn); $(SERVICES) npx tsx load/run.ts --suite full
+	ulimit -n $$(ulimit -Hn); LOAD_CLI=dist $(SERVICES) npx tsx load/run.ts --suite full
 
 services-up:
 	scripts/services.sh start

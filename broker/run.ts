@@ -1,12 +1,11 @@
 import { collectDefaultMetrics } from 'prom-client'
-import { createPool } from '../bridge/store/db.js'
+import { createPool, migrate } from '../bridge/store/db.js'
 import type { Config } from '../common/config.js'
 import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import type { BrokerOptions, RunningBroker } from './index.js'
 import { brokerOptions, startBroker } from './index.js'
 import { serveMetrics } from './metrics-http.js'
-import { migrateWhenFree } from './migrate.js'
 import { Registry } from './registry.js'
 import { newSecret } from './secrets.js'
 
@@ -59,7 +58,7 @@ async function startWithRegistry(
   }
 
   const db = { databaseUrl: c.DATABASE_URL, schema: c.PG_SCHEMA, poolSize: 2 }
-  await migrateWhenFree(db, log)
+  await migrate(db, log)
 
   const pool = createPool(db, log)
   try {

@@ -1,8 +1,7 @@
 import { Command } from 'commander'
 import type pg from 'pg'
 import { validateDeviceId } from '../bridge/decode/topics.js'
-import { createPool } from '../bridge/store/db.js'
-import { migrateWhenFree } from '../broker/migrate.js'
+import { createPool, migrate } from '../bridge/store/db.js'
 import type { Role } from '../broker/registry.js'
 import { Registry } from '../broker/registry.js'
 import type { Config } from '../common/config.js'
@@ -78,7 +77,7 @@ function withRegistry(run: Run, fn: (r: Registry, c: Config) => Promise<void>): 
     if (!c.DATABASE_URL) throw new TelemetryError('CONFIG_INVALID', 'DATABASE_URL must be set')
 
     const db = { databaseUrl: c.DATABASE_URL, schema: c.PG_SCHEMA, poolSize: 2 }
-    await migrateWhenFree(db, log)
+    await migrate(db, log)
     const pool: pg.Pool = createPool(db, log)
 
     try {

@@ -7,9 +7,9 @@
  */
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { migrate } from '../bridge/store/db.js'
 import { Authenticator } from '../broker/auth.js'
 import { BrokerMetrics } from '../broker/metrics.js'
-import { migrateWhenFree } from '../broker/migrate.js'
 import { Registry } from '../broker/registry.js'
 import { createLogger } from '../common/logger.js'
 
@@ -18,7 +18,7 @@ const databaseUrl = process.env.DATABASE_URL as string
 const schema = `bench_auth_${randomBytes(4).toString('hex')}`
 const log = createLogger('silent')
 
-await migrateWhenFree({ databaseUrl, schema, poolSize: 2 }, log)
+await migrate({ databaseUrl, schema, poolSize: 2 }, log)
 const pool = new pg.Pool({
   connectionString: databaseUrl,
   options: `-c search_path=${schema}`,

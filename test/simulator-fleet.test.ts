@@ -5,6 +5,7 @@ import { createLogger } from '../common/logger.js'
 import type { FleetOptions } from '../simulator/fleet.js'
 import { deviceSpecs, runFleet } from '../simulator/fleet.js'
 import { eventually, isolatedConfig } from './helpers/env.js'
+import { bridgeAccount } from './helpers/processes.js'
 
 const log = createLogger('silent')
 
@@ -13,10 +14,18 @@ interface Teardown {
 }
 
 async function brokerWithListener(t: Teardown) {
-  const stack = await startStack(isolatedConfig(t), log, ['broker'])
+  const config = isolatedConfig(t)
+  const stack = await startStack(config, log, ['broker'])
   t.teardown(() => stack.close())
   const url = `mqtt://127.0.0.1:${stack.broker!.port}`
-  const listener = await mqtt.connectAsync(url, { clientId: `listener-${Date.now()}` })
+  // Reading every device's telemetry takes a service account.
+  const id = `listener-${Date.now()}`
+  const login = await bridgeAccount({ ...config, BRIDGE_CLIENT_ID: id })
+  const listener = await mqtt.connectAsync(url, {
+    clientId: id,
+    username: id,
+    password: login.BRIDGE_MQTT_PASSWORD,
+  })
   t.teardown(() => listener.endAsync(true))
   const received = new Map<string, number>()
 

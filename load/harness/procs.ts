@@ -26,10 +26,17 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-/** The built CLI when there is one (make bench builds it), else the sources through tsx. */
+/**
+ * The built CLI when LOAD_CLI=dist (make bench builds it first, and tsx
+ * would cost the children CPU), else the sources through tsx: a dist/ left
+ * from an older build must never be what a test runs.
+ */
 function cliArgs(): string[] {
   const built = `${ROOT}dist/cli/main.js`
-  return existsSync(built) ? [built] : ['--import', 'tsx', `${ROOT}cli/main.ts`]
+  if (process.env.LOAD_CLI !== 'dist') return ['--import', 'tsx', `${ROOT}cli/main.ts`]
+  if (!existsSync(built))
+    throw new Error('LOAD_CLI=dist but dist/cli/main.js is missing: make build')
+  return [built]
 }
 
 /** Runs `telemetry <command>` as a child process with `env` on top of ours. */

@@ -51,6 +51,8 @@ export async function startLoadStack(o: StackOptions): Promise<LoadStack> {
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: String(httpPort),
     LOG_LEVEL: 'warn',
+    // Open reads on loopback unless bridgeEnv names tokens (API_AUTH, API_TOKENS).
+    API_AUTH: 'none',
     ...o.bridgeEnv,
   })
 
