@@ -1,6 +1,6 @@
 import t from 'tap'
-import { eventually, isolatedConfig } from './helpers/env.js'
-import { publishFleet, verify } from './helpers/ledger.js'
+import { isolatedConfig } from './helpers/env.js'
+import { publishFleet, settledVerdict } from './helpers/ledger.js'
 import { bridgeAccount, cliEnv, spawnCli } from './helpers/processes.js'
 
 // Fault scenario 1 of issue #5: kill -9 of the bridge under load, then restart.
@@ -34,15 +34,7 @@ t.test('kill -9 of the bridge under load loses nothing the broker acknowledged',
   t.equal(connected.sessionPresent, true, 'the broker kept the session and its queue')
 
   const ledger = await fleet
-  let verdict = await verify(c.DATABASE_URL as string, c.PG_SCHEMA, ledger)
-  await eventually(
-    async () => {
-      verdict = await verify(c.DATABASE_URL as string, c.PG_SCHEMA, ledger)
-      return verdict.lost === 0
-    },
-    30_000,
-    'every acknowledged message in Postgres',
-  ).catch(() => undefined)
+  const verdict = await settledVerdict(c.DATABASE_URL as string, c.PG_SCHEMA, ledger, 30_000)
 
   t.ok(verdict.acked > 1_000, `${verdict.acked} messages acknowledged by the broker`)
   t.equal(verdict.lost, 0, 'none lost')

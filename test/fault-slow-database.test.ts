@@ -1,7 +1,7 @@
 import pg from 'pg'
 import t from 'tap'
 import { eventually, isolatedConfig } from './helpers/env.js'
-import { publishFleet, verify } from './helpers/ledger.js'
+import { publishFleet, settledVerdict } from './helpers/ledger.js'
 import { cliEnv, spawnCli } from './helpers/processes.js'
 
 const gauge = (text: string, name: string) =>
@@ -46,15 +46,7 @@ t.test('a locked table fills buffer and spool: intake pauses, then nothing is lo
   // What the broker still queues for the bridge arrives in bursts after
   // each resume: wait for the rows, not for an empty buffer.
   const ledger = await fleet
-  let verdict = await verify(c.DATABASE_URL as string, c.PG_SCHEMA, ledger)
-  await eventually(
-    async () => {
-      verdict = await verify(c.DATABASE_URL as string, c.PG_SCHEMA, ledger)
-      return verdict.lost === 0
-    },
-    60_000,
-    'every acknowledged message in Postgres',
-  ).catch(() => undefined)
+  const verdict = await settledVerdict(c.DATABASE_URL as string, c.PG_SCHEMA, ledger, 60_000)
   await eventually(
     async () => gauge(await scrape(), 'telemetry_intake_paused') === 0,
     30_000,

@@ -100,3 +100,21 @@ export async function verify(
     await db.end()
   }
 }
+
+/**
+ * verify(), again until nothing acknowledged is missing or `timeoutMs` has
+ * passed: what the broker acknowledged last may still be on its way.
+ */
+export async function settledVerdict(
+  databaseUrl: string,
+  schema: string,
+  ledger: Ledger,
+  timeoutMs: number,
+): Promise<Verdict> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const verdict = await verify(databaseUrl, schema, ledger)
+    if (verdict.lost === 0 || Date.now() > deadline) return verdict
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
