@@ -1,12 +1,12 @@
 import type pg from 'pg'
 import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
-import type { Ack, BatcherOptions, MessageOutcome } from './batcher.js'
+import type { Ack, BatcherOptions } from './batcher.js'
 import { Batcher } from './batcher.js'
-import type { DecodeOptions, ReadingReject } from './decode/index.js'
-import { decodeMessage } from './decode/index.js'
 import type { DeliveryOptions } from './delivery.js'
 import { Delivery } from './delivery.js'
+import type { IntakeOptions } from './intake.js'
+import { Intake } from './intake.js'
 import type { BridgeMetrics } from './metrics.js'
 import { backoffMs, sleep } from './retry.js'
 import type { Spool } from './spool.js'
@@ -17,14 +17,12 @@ import type { LastValues } from './store/last-values.js'
 import type { WriterOptions } from './writer.js'
 import { BatchWriter } from './writer.js'
 
-export interface PipelineOptions extends BatcherOptions, WriterOptions, DeliveryOptions {
-  decode: DecodeOptions
-  deadLetterPayloadBytes: number
-}
+export interface PipelineOptions
+  extends IntakeOptions,
+    BatcherOptions,
+    WriterOptions,
+    DeliveryOptions {}
 
-// One message can refuse many metrics; a few dead letters tell the story.
-const MAX_LETTERS_PER_MESSAGE = 10
-const REJECT_LOG_INTERVAL_MS = 10_000
 const MAX_LAST_VALUE_UPDATES = 4
 
 /**
@@ -34,16 +32,14 @@ const MAX_LAST_VALUE_UPDATES = 4
  * never waits on the database.
  */
 export class Pipeline {
+  readonly #intake: Intake
   readonly #batcher: Batcher
   readonly #writer: BatchWriter
   readonly #delivery: Delivery
   readonly #stop = new AbortController()
   #closing = false
   #received = 0
-  #nextFreeUs = 0
   readonly #lastValueUpdates = new Set<Promise<void>>()
-  #rejectsSinceLog = 0
-  #lastRejectLog = 0
 
   constructor(
     private readonly pool: pg.Pool,
@@ -54,6 +50,7 @@ export class Pipeline {
     private readonly log: Logger,
     onPressure?: (paused: boolean) => void,
   ) {
+    this.#intake = new Intake(opts, metrics, log)
     this.#writer = new BatchWriter(pool, opts, metrics, log)
     this.#delivery = new Delivery(
       spool,
@@ -78,10 +75,7 @@ export class Pipeline {
       return false
     }
 
-    // Receive times never repeat, also across the entries of array payloads.
-    const base = Math.max(receivedUs, this.#nextFreeUs)
-    const { readings, letters, outcome } = this.#decode(topic, payload, base)
-    this.#nextFreeUs = base + slotsUsed(readings, base)
+    const { readings, letters, outcome } = this.#intake.classify(topic, payload, receivedUs)
     this.#delivery.held(payload.length)
     this.#batcher.add(readings, letters, outcome, payload.length, ack)
     return true
@@ -129,37 +123,6 @@ export class Pipeline {
         `${left} messages were neither written nor spooled within ${deadlineMs} ms; they were not acknowledged`,
       )
     }
-  }
-
-  #decode(topic: string, payload: Buffer, receivedUs: number) {
-    let d: ReturnType<typeof decodeMessage>
-    try {
-      d = decodeMessage(topic, payload, receivedUs, this.opts.decode)
-    } catch (err) {
-      // The decoder is total by its property tests; this is the net under it.
-      this.log.error({ err, topic }, 'decoder threw; message dead-lettered')
-      d = {
-        status: 'decoded',
-        device: undefined,
-        readings: [],
-        rejects: [{ reason: 'decoder_failed', detail: String(err).slice(0, 500) }],
-      }
-    }
-
-    if (d.status === 'ignored') {
-      this.log.debug({ topic, reason: d.reason }, 'message ignored')
-      return { readings: [], letters: [], outcome: 'ignored' as MessageOutcome }
-    }
-
-    const letters = d.rejects
-      .slice(0, MAX_LETTERS_PER_MESSAGE)
-      .map((r) => this.#letter(topic, payload, receivedUs, d.device, r))
-    const outcome: MessageOutcome =
-      d.readings.length === 0 ? 'rejected' : d.rejects.length > 0 ? 'partial' : 'stored'
-
-    for (const r of d.rejects) this.metrics.rejects.inc({ reason: r.reason })
-    if (d.rejects.length > 0) this.#noteRejects(topic, d.rejects)
-    return { readings: d.readings, letters, outcome }
   }
 
   /** Writes a batch: rows, then dead letters, then last values, then counters. */
@@ -219,49 +182,4 @@ export class Pipeline {
     this.#lastValueUpdates.add(update)
     void update.finally(() => this.#lastValueUpdates.delete(update))
   }
-
-  #letter(
-    topic: string,
-    payload: Buffer,
-    receivedUs: number,
-    device: string | undefined,
-    r: ReadingReject,
-  ): DeadLetter {
-    return {
-      receivedUs,
-      topic,
-      payload: payload.subarray(0, this.opts.deadLetterPayloadBytes),
-      payloadBytes: payload.length,
-      reason: r.reason,
-      detail: r.detail,
-      device,
-      metric: r.metric,
-    }
-  }
-
-  /** Per-message refusals are debug; a warning at most every 10 s sums them up. */
-  #noteRejects(topic: string, rejects: ReadingReject[]): void {
-    this.#rejectsSinceLog += rejects.length
-    this.log.debug({ topic, rejects }, 'readings refused')
-
-    const now = Date.now()
-    if (now - this.#lastRejectLog < REJECT_LOG_INTERVAL_MS) return
-
-    this.log.warn(
-      { refused: this.#rejectsSinceLog, example: rejects[0], topic },
-      'refusing readings',
-    )
-    this.#rejectsSinceLog = 0
-    this.#lastRejectLog = now
-  }
-}
-
-/** Receive-time microseconds a message's readings took (array entries take one each). */
-function slotsUsed(readings: readonly { tsUs: number }[], base: number): number {
-  let slots = 1
-  for (const r of readings) {
-    const offset = r.tsUs - base
-    if (offset >= 0 && offset < 1_000_000) slots = Math.max(slots, offset + 1)
-  }
-  return slots
 }
