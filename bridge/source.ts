@@ -65,6 +65,7 @@ export async function openSource(
   })
   let attempt = 0
   let paused = false
+  let ending: Promise<void> = Promise.resolve()
 
   const now = receiveClock()
   const receive = (topic: string, payload: Buffer, ack: Ack | undefined) =>
@@ -109,13 +110,17 @@ export async function openSource(
       log.warn(
         'intake paused and all held messages acknowledged: disconnecting until there is room',
       )
-      client.end()
+      ending = client.endAsync().catch((err) => log.warn({ err }, 'mqtt end failed'))
     },
     resume() {
       if (!paused) return
       paused = false
       log.info('room again: reconnecting')
-      client.reconnect()
+      // end() takes a moment; a reconnect issued before it finished would be
+      // lost and the bridge would stay away for good.
+      void ending.then(() => {
+        if (!paused) client.reconnect()
+      })
     },
     close: () => client.endAsync(),
   }
