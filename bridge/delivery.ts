@@ -123,7 +123,13 @@ export class Delivery {
 
   #kick(): void {
     if (this.#draining || this.signal.aborted) return
-    this.#draining = this.#drain().then((failed) => {
+    const drained = this.#drain().catch((err) => {
+      // The spool directory failing (full disk, permissions) must not end
+      // the process: what is held stays held and unacknowledged.
+      this.log.error({ err, dir: this.spool.dir }, 'delivery stopped on a spool error')
+      return true
+    })
+    this.#draining = drained.then((failed) => {
       this.#draining = undefined
       // Work that arrived while the loop was finishing would otherwise wait
       // for the next push, which may never come while intake is paused.
