@@ -1,7 +1,7 @@
 import type { Client } from 'aedes'
 import type { FastifyInstance } from 'fastify'
 import { apiOptions, startApi } from '../bridge/api/index.js'
-import { compilePattern } from '../bridge/decode/index.js'
+import { compilePattern, sameShape } from '../bridge/decode/index.js'
 import type { Bridge } from '../bridge/index.js'
 import { startBridge } from '../bridge/index.js'
 import type { BrokerOptions, RunningBroker } from '../broker/index.js'
@@ -28,11 +28,12 @@ export type Part = 'broker' | 'bridge'
 export async function startStack(c: Config, log: Logger, parts: readonly Part[]): Promise<Stack> {
   let routed = 0
   const stack: Stack = { routed: () => routed, close: () => closeStack(stack, log) }
-  const filters = c.TOPIC_PATTERNS.map((p) => compilePattern(p).filter.split('/'))
+  const patterns = c.TOPIC_PATTERNS.map(compilePattern)
   // Counted before the device's PUBACK, so shutdown can wait until the
   // bridge has received everything the broker acknowledged.
   const countRouted: NonNullable<BrokerOptions['beforeAck']> = (_client, packet, done) => {
-    if (filters.some((f) => matches(f, packet.topic))) routed++
+    const levels = packet.topic.split('/')
+    if (patterns.some((p) => sameShape(levels, p))) routed++
     done()
   }
 
@@ -142,10 +143,4 @@ function holdAck(stack: Stack): NonNullable<BrokerOptions['beforeAck']> {
     const taken = bridge.receive(packet.topic, payload, () => done())
     if (!taken) done(new Error('the bridge is not taking messages now'))
   }
-}
-
-/** MQTT matching for the bridge's filters, whose only wildcard is `+`. */
-function matches(filter: readonly string[], topic: string): boolean {
-  const levels = topic.split('/')
-  return levels.length === filter.length && filter.every((f, i) => f === '+' || f === levels[i])
 }

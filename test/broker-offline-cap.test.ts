@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
 import t from 'tap'
 import type { RunningBroker } from '../broker/index.js'
 import { startBroker } from '../broker/index.js'
 import type { PersistenceKind } from '../broker/persistence.js'
 import { createLogger } from '../common/logger.js'
-import { eventually, serviceUrls } from './helpers/env.js'
+import { eventually, isolatedPrefix, serviceUrls } from './helpers/env.js'
 
 const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent')
 const CAP = 50
@@ -54,13 +53,7 @@ async function metric(b: RunningBroker, name: string): Promise<number> {
 
 for (const kind of ['memory', 'redis'] as const) {
   t.test(`${kind}: an offline subscriber's queue stops at the cap`, async (t) => {
-    const prefix = `t:${randomBytes(5).toString('hex')}:broker:`
-    const redis = new Redis(serviceUrls().redisUrl)
-    t.teardown(async () => {
-      const keys = await redis.keys(`${prefix}*`)
-      if (keys.length > 0) await redis.del(...keys)
-      redis.disconnect()
-    })
+    const { prefix, redis } = isolatedPrefix(t)
 
     const subId = `sub-${randomBytes(4).toString('hex')}`
     const b = await broker(t, kind, prefix, subId)

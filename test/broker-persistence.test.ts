@@ -1,28 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import type { MqttClient } from 'mqtt'
 import mqtt from 'mqtt'
 import t from 'tap'
 import { brokerProcess } from './helpers/broker-process.js'
-import { eventually, isolatedConfig, serviceUrls } from './helpers/env.js'
+import { eventually, isolatedConfig, isolatedPrefix } from './helpers/env.js'
 import { bridgeAccount } from './helpers/processes.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
-}
-
-/** A Redis key prefix of the test's own, removed afterwards. */
-function isolatedPrefix(t: Teardown): { prefix: string; redis: Redis } {
-  const prefix = `t:${randomBytes(5).toString('hex')}:broker:`
-  const redis = new Redis(serviceUrls().redisUrl)
-
-  t.teardown(async () => {
-    const keys = await redis.keys(`${prefix}*`)
-    if (keys.length > 0) await redis.del(...keys)
-    redis.disconnect()
-  })
-
-  return { prefix, redis }
 }
 
 /**

@@ -12,7 +12,7 @@ const gauge = (text: string, name: string) =>
 t.test('a locked table fills buffer and spool: intake pauses, then nothing is lost', async (t) => {
   const c = isolatedConfig(t)
   // Small enough to fill within the lock; not so small that intake pauses
-  // and resumes dozens of times (see the closing note of session 2: one CI
+  // and resumes over and over (see the closing note of session 2: one CI
   // run with a 60 kB spool lost 16 of 5,560 acknowledged messages).
   const cap = 400
   const stack = spawnCli(

@@ -12,7 +12,7 @@ export type { ReadingReject, RejectReason } from './reasons.js'
 export { REJECT_REASONS } from './reasons.js'
 export { isoUs } from './timestamp.js'
 export type { TopicPattern } from './topics.js'
-export { compilePattern } from './topics.js'
+export { compilePattern, sameShape } from './topics.js'
 
 export interface DecodeOptions extends ShapeLimits {
   patterns: readonly TopicPattern[]

@@ -83,7 +83,8 @@ export function matchTopic(
   }
 }
 
-function sameShape(levels: readonly string[], p: TopicPattern): boolean {
+/** Whether the pattern's subscription filter delivers this topic (levels already split). */
+export function sameShape(levels: readonly string[], p: TopicPattern): boolean {
   if (levels.length !== p.levels.length) return false
 
   for (let i = 0; i < levels.length; i++) {

@@ -90,3 +90,17 @@ export async function eventually(
 
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
 }
+
+/** A Redis key prefix of the test's own, removed afterwards. */
+export function isolatedPrefix(t: Teardown): { prefix: string; redis: Redis } {
+  const prefix = `t:${randomBytes(5).toString('hex')}:broker:`
+  const redis = new Redis(serviceUrls().redisUrl)
+
+  t.teardown(async () => {
+    const keys = await redis.keys(`${prefix}*`)
+    if (keys.length > 0) await redis.del(...keys)
+    redis.disconnect()
+  })
+
+  return { prefix, redis }
+}
