@@ -5,6 +5,7 @@ import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import { BrokerMetrics } from './metrics.js'
 import { capOfflineQueue, countedDepths, redisDepths } from './offline-cap.js'
+import { uniquePacketIds } from './packet-ids.js'
 import type { PersistenceOptions } from './persistence.js'
 import { createStores } from './persistence.js'
 
@@ -35,6 +36,7 @@ export function durability(opts: PersistenceOptions, log: Logger): Durability {
   const depths = stores.redis ? redisDepths(stores.redis) : countedDepths(stores.persistence)
   const metrics = new BrokerMetrics(() => depths.all())
 
+  const ids = uniquePacketIds(stores.persistence, log)
   const cap = capOfflineQueue(stores.persistence, depths, {
     maxQueuedPerClient: opts.maxQueuedPerClient,
     connectedHere: (id) => connected(broker, id),
@@ -55,7 +57,10 @@ export function durability(opts: PersistenceOptions, log: Logger): Durability {
     broker = b
     // A client that comes back drains its queue; one that leaves may have
     // left some of it unacknowledged. Either way, ask the store next time.
-    b.on('client', (client) => cap.forget(client.id))
+    b.on('client', (client) => {
+      cap.forget(client.id)
+      if (client.clean) ids.forget(client.id)
+    })
     b.on('clientDisconnect', (client) => cap.forget(client.id))
     // Aedes emits 'error' when its persistence fails outside a client's
     // packet (will sweeps, subscription lookups); unheard, it would end

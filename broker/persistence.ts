@@ -19,16 +19,31 @@ export interface PersistenceOptions {
   maxQueuedPerClient: number
 }
 
+/** A message as the store keeps it for one client (aedes-packet). */
+export interface StoredPacket {
+  cmd: string
+  brokerId: string
+  brokerCounter: number
+  /** Set once the message has been sent to the client; kept for re-sending. */
+  messageId?: number | undefined
+}
+
 /**
  * The promise-returning calls Aedes 1.2 makes on its persistence
  * (aedes.js storeRetained/enqueueOffline, lib/client.js publish,
- * lib/handlers/puback.js). The package's own types still describe the
- * callback API, so this is what we rely on instead.
+ * lib/handlers/puback.js, lib/handlers/connect.js emptyQueue). The
+ * package's own types still describe the callback API, so this is what
+ * we rely on instead.
  */
 export interface BrokerPersistence {
   outgoingEnqueue(sub: { clientId: string }, packet: object): Promise<void>
   outgoingEnqueueCombi(subs: { clientId: string }[], packet: object): Promise<void>
-  outgoingClearMessageId(client: { id: string }, packet: object): Promise<object | undefined>
+  outgoingUpdate(client: { id: string }, packet: StoredPacket): Promise<void>
+  outgoingClearMessageId(
+    client: { id: string },
+    packet: { messageId?: number },
+  ): Promise<object | undefined>
+  outgoingStream(client: { id: string }): AsyncIterable<StoredPacket>
   destroy(): Promise<void>
 }
 

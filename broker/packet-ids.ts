@@ -1,0 +1,119 @@
+import type { Logger } from '../common/logger.js'
+import type { BrokerPersistence, StoredPacket } from './persistence.js'
+
+const MAX_ID = 65_535
+
+/** The fields of an Aedes client this guard reads and steers. */
+interface Client {
+  id: string
+  /** Aedes' next packet id for this connection (lib/qos-packet.js). */
+  _nextId?: number
+}
+
+/** One persistent client's in-flight messages: packet id <-> stored message. */
+interface InFlight {
+  byId: Map<number, string>
+  byKey: Map<string, number>
+}
+
+const keyOf = (p: StoredPacket) => `${p.brokerId}:${p.brokerCounter}`
+
+/**
+ * Keeps packet ids unique among a persistent client's unacknowledged messages.
+ *
+ * Aedes starts every connection at a random packet id, but a resumed session
+ * re-sends its unacknowledged messages under their old ids [MQTT-4.4.0-1].
+ * A message queued while the client was away can then be sent under the id of
+ * one still in flight, and the store clears the first message holding an id
+ * when a PUBACK arrives: the acknowledgement of the new message deletes the
+ * old one, which is never sent again. (Seen as a rare loss when the bridge
+ * paused and resumed many times.)
+ *
+ * Aedes stores a message's packet id through outgoingUpdate before it writes
+ * the PUBLISH, so this wraps that call: a new message whose id is held by
+ * another in-flight message of the same client gets the next free id, and
+ * Aedes' counter moves past it. Re-sent messages keep theirs. What a store
+ * already held when this process started (Redis) is read once per client.
+ */
+export function uniquePacketIds(p: BrokerPersistence, log: Logger): { forget(id: string): void } {
+  const update = p.outgoingUpdate.bind(p)
+  const clear = p.outgoingClearMessageId.bind(p)
+  const clients = new Map<string, InFlight>()
+  const seeds = new Map<string, Promise<InFlight>>()
+
+  const load = async (client: Client): Promise<InFlight> => {
+    const known = clients.get(client.id)
+    if (known) return known
+
+    let pending = seeds.get(client.id)
+    if (!pending) {
+      pending = (async () => {
+        const held: InFlight = { byId: new Map(), byKey: new Map() }
+        for await (const stored of p.outgoingStream(client)) {
+          if (stored.messageId) hold(held, stored.messageId, keyOf(stored))
+        }
+        clients.set(client.id, held)
+        return held
+      })().finally(() => seeds.delete(client.id))
+      seeds.set(client.id, pending)
+    }
+    return pending
+  }
+
+  p.outgoingUpdate = async (client: Client, packet: StoredPacket) => {
+    // PUBREL (QoS 2) keeps the id of the PUBLISH it follows.
+    if (packet.cmd !== 'publish' || !packet.messageId) return update(client, packet)
+
+    const held = await load(client)
+    const key = keyOf(packet)
+    const holder = held.byId.get(packet.messageId)
+    if (holder !== undefined && holder !== key) {
+      const free = nextFree(held, client._nextId ?? packet.messageId)
+      if (free === undefined) {
+        log.error({ clientId: client.id }, 'every packet id is in flight: cannot send')
+        throw new Error('no free packet id')
+      }
+      packet.messageId = free
+      client._nextId = free === MAX_ID ? 1 : free + 1
+    }
+    hold(held, packet.messageId, key)
+    return update(client, packet)
+  }
+
+  p.outgoingClearMessageId = async (client: Client, packet: StoredPacket) => {
+    const found = await clear(client, packet)
+    const held = clients.get(client.id)
+    if (held && packet.messageId) release(held, packet.messageId)
+    return found
+  }
+
+  return {
+    /** A clean session starts with nothing in flight. */
+    forget(id) {
+      clients.delete(id)
+    },
+  }
+}
+
+function hold(held: InFlight, id: number, key: string): void {
+  const previous = held.byKey.get(key)
+  if (previous !== undefined && previous !== id) held.byId.delete(previous)
+  held.byId.set(id, key)
+  held.byKey.set(key, id)
+}
+
+function release(held: InFlight, id: number): void {
+  const key = held.byId.get(id)
+  if (key === undefined) return
+  held.byId.delete(id)
+  held.byKey.delete(key)
+}
+
+function nextFree(held: InFlight, from: number): number | undefined {
+  let id = from >= 1 && from <= MAX_ID ? from : 1
+  for (let tries = 0; tries < MAX_ID; tries++) {
+    if (!held.byId.has(id)) return id
+    id = id === MAX_ID ? 1 : id + 1
+  }
+  return undefined
+}
