@@ -71,8 +71,22 @@ export async function openSource(
   const receive = (topic: string, payload: Buffer, ack: Ack | undefined) =>
     onMessage(topic, payload, now(), ack)
 
+  // Packet ids the broker has in flight to us on this connection. MQTT
+  // forbids reusing one before its PUBACK: the acknowledgement could then
+  // clear the wrong message from the session (Aedes did, broker/packet-ids.ts).
+  let unacked = new Set<number>()
+  let reuseLogged = false
   client.options.customHandleAcks = (topic, payload, packet, done) => {
-    receive(topic, payload, pubackLater(client, packet))
+    const id = packet.messageId
+    if (id !== undefined && unacked.has(id) && !reuseLogged) {
+      reuseLogged = true
+      log.error(
+        { messageId: id },
+        'broker reused a packet id still in flight: messages of this session may be lost',
+      )
+    }
+    if (id !== undefined) unacked.add(id)
+    receive(topic, payload, pubackLater(client, packet, unacked))
     done(DEFERRED)
   }
   client.on('message', (topic, payload, packet) => {
@@ -91,6 +105,8 @@ export async function openSource(
 
   client.on('connect', (connack) => {
     attempt = 0
+    unacked = new Set()
+    reuseLogged = false
     log.info({ sessionPresent: connack.sessionPresent }, 'mqtt connected')
 
     // A present session still holds our subscriptions; a lost one must be
@@ -132,12 +148,13 @@ export async function openSource(
  * packet ids and may reuse ids afterwards, so an acknowledgement is never
  * carried over to a later connection.
  */
-function pubackLater(client: MqttClient, packet: IPublishPacket): Ack {
+function pubackLater(client: MqttClient, packet: IPublishPacket, unacked: Set<number>): Ack {
   const stream = client.stream
   const messageId = packet.messageId
 
   return () => {
     if (messageId === undefined || client.stream !== stream || !client.connected) return
+    unacked.delete(messageId)
     stream.write(generate({ cmd: 'puback', messageId }))
   }
 }
