@@ -72,20 +72,26 @@ export async function openSource(
     onMessage(topic, payload, now(), ack)
 
   // Packet ids the broker has in flight to us on this connection. MQTT
-  // forbids reusing one before its PUBACK: the acknowledgement could then
-  // clear the wrong message from the session (Aedes did, broker/packet-ids.ts).
-  let unacked = new Set<number>()
+  // forbids reusing one for another message before its PUBACK: the
+  // acknowledgement could then clear the wrong message from the session
+  // (Aedes did, broker/packet-ids.ts). The same message sent twice under
+  // its id is harmless: writes are idempotent, and Aedes does that when a
+  // publish races a session's resumption.
+  let unacked = new Map<number, Buffer>()
   let reuseLogged = false
   client.options.customHandleAcks = (topic, payload, packet, done) => {
     const id = packet.messageId
-    if (id !== undefined && unacked.has(id) && !reuseLogged) {
-      reuseLogged = true
-      log.error(
-        { messageId: id },
-        'broker reused a packet id still in flight: messages of this session may be lost',
-      )
+    if (id !== undefined) {
+      const prior = unacked.get(id)
+      if (prior && !prior.equals(payload) && !reuseLogged) {
+        reuseLogged = true
+        log.error(
+          { messageId: id, topic },
+          'broker reused a packet id still in flight: messages of this session may be lost',
+        )
+      }
+      unacked.set(id, payload)
     }
-    if (id !== undefined) unacked.add(id)
     receive(topic, payload, pubackLater(client, packet, unacked))
     done(DEFERRED)
   }
@@ -105,7 +111,7 @@ export async function openSource(
 
   client.on('connect', (connack) => {
     attempt = 0
-    unacked = new Set()
+    unacked = new Map()
     reuseLogged = false
     log.info({ sessionPresent: connack.sessionPresent }, 'mqtt connected')
 
@@ -148,7 +154,11 @@ export async function openSource(
  * packet ids and may reuse ids afterwards, so an acknowledgement is never
  * carried over to a later connection.
  */
-function pubackLater(client: MqttClient, packet: IPublishPacket, unacked: Set<number>): Ack {
+function pubackLater(
+  client: MqttClient,
+  packet: IPublishPacket,
+  unacked: Map<number, Buffer>,
+): Ack {
   const stream = client.stream
   const messageId = packet.messageId
 
