@@ -1,4 +1,4 @@
-import type { IPublishPacket, MqttClient } from 'mqtt'
+import type { MqttClient } from 'mqtt'
 import mqtt from 'mqtt'
 import { generate } from 'mqtt-packet'
 import type { Logger } from '../common/logger.js'
@@ -75,24 +75,21 @@ export async function openSource(
   // forbids reusing one for another message before its PUBACK: the
   // acknowledgement could then clear the wrong message from the session
   // (Aedes did, broker/packet-ids.ts). The same message sent twice under
-  // its id is harmless: writes are idempotent, and Aedes does that when a
+  // its id is harmless, since writes are idempotent; Aedes does that when a
   // publish races a session's resumption.
-  let unacked = new Map<number, Buffer>()
+  let inFlight: InFlight = new Map()
   let reuseLogged = false
   client.options.customHandleAcks = (topic, payload, packet, done) => {
     const id = packet.messageId
-    if (id !== undefined) {
-      const prior = unacked.get(id)
-      if (prior && !prior.equals(payload) && !reuseLogged) {
-        reuseLogged = true
-        log.error(
-          { messageId: id, topic },
-          'broker reused a packet id still in flight: messages of this session may be lost',
-        )
-      }
-      unacked.set(id, payload)
+    const prior = id === undefined ? undefined : inFlight.get(id)
+    if (prior && !prior.payload.equals(payload) && !reuseLogged) {
+      reuseLogged = true
+      log.error(
+        { messageId: id, topic },
+        'broker reused a packet id still in flight: messages of this session may be lost',
+      )
     }
-    receive(topic, payload, pubackLater(client, packet, unacked))
+    receive(topic, payload, pubackLater(client, packet.messageId, payload, inFlight))
     done(DEFERRED)
   }
   client.on('message', (topic, payload, packet) => {
@@ -111,7 +108,7 @@ export async function openSource(
 
   client.on('connect', (connack) => {
     attempt = 0
-    unacked = new Map()
+    inFlight = new Map()
     reuseLogged = false
     log.info({ sessionPresent: connack.sessionPresent }, 'mqtt connected')
 
@@ -148,24 +145,45 @@ export async function openSource(
   }
 }
 
+/** Receipts under one packet id on one connection, not yet durable. */
+type InFlight = Map<number, { payload: Buffer; pending: number }>
+
 /**
  * The PUBACK of one message, bound to the connection it arrived on. After a
  * reconnect the broker sends unacknowledged messages again under the same
  * packet ids and may reuse ids afterwards, so an acknowledgement is never
  * carried over to a later connection.
+ *
+ * When one id arrived more than once, its PUBACK goes out once, after the
+ * last receipt is durable. A PUBACK per receipt could reach the broker
+ * after it had freed the id and given it to a new message, and acknowledge
+ * that one before it was written.
  */
 function pubackLater(
   client: MqttClient,
-  packet: IPublishPacket,
-  unacked: Map<number, Buffer>,
+  id: number | undefined,
+  payload: Buffer,
+  inFlight: InFlight,
 ): Ack {
   const stream = client.stream
-  const messageId = packet.messageId
+  if (id === undefined) return () => undefined
 
+  const entry = inFlight.get(id)
+  if (entry) {
+    entry.pending++
+    entry.payload = payload
+  } else {
+    inFlight.set(id, { payload, pending: 1 })
+  }
+
+  let acked = false
   return () => {
-    if (messageId === undefined || client.stream !== stream || !client.connected) return
-    unacked.delete(messageId)
-    stream.write(generate({ cmd: 'puback', messageId }))
+    if (acked || client.stream !== stream || !client.connected) return
+    acked = true
+    const held = inFlight.get(id)
+    if (!held || --held.pending > 0) return
+    inFlight.delete(id)
+    stream.write(generate({ cmd: 'puback', messageId: id }))
   }
 }
 
