@@ -29,7 +29,11 @@ export async function cliProcess(
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
-  t.teardown(() => child.kill('SIGKILL'))
+  let stopping = false
+  t.teardown(() => {
+    stopping = true
+    child.kill('SIGKILL')
+  })
   const exited = once(child, 'exit')
 
   let port = -1
@@ -47,13 +51,23 @@ export async function cliProcess(
     }
   }
   if (port < 0) throw new Error(`${command} did not start:\n${seen.join('\n')}`)
-  // Keep draining stderr so the child never blocks on a full pipe.
-  child.stderr.resume()
+  // Keep draining stderr so the child never blocks on a full pipe, and keep
+  // its last lines: a child that dies on its own says why in the test output.
+  const last = createInterface({ input: child.stderr })
+  last.on('line', (line) => {
+    seen.push(line)
+    if (seen.length > 50) seen.shift()
+  })
+  child.once('exit', (code, signal) => {
+    if (stopping) return
+    console.error(`${command} exited on its own (${code ?? signal}):\n${seen.join('\n')}`)
+  })
 
   return {
     port,
     ready: readyLine,
     async stop() {
+      stopping = true
       child.kill('SIGTERM')
       const [code] = await exited
       return code as number | null
