@@ -63,9 +63,14 @@ async function run(mode: 'normal' | 'after-commit'): Promise<Result> {
   const pool = stack.bridge?.pool
   if (!pool) throw new Error('no bridge')
 
+  let closed = 0
+  // An anonymous client is the device its client id names, and may publish
+  // only on that device's topics.
   const clients = []
   for (let d = 0; d < devices; d++) {
-    clients.push(await mqtt.connectAsync(url, { clientId: `b${id}-${d}`, reconnectPeriod: 0 }))
+    const client = await mqtt.connectAsync(url, { clientId: `b${id}-${d}`, reconnectPeriod: 0 })
+    const gone = new Promise<false>((resolve) => client.once('close', () => resolve(false)))
+    clients.push({ client, gone })
   }
 
   const latencies: number[] = []
@@ -75,14 +80,21 @@ async function run(mode: 'normal' | 'after-commit'): Promise<Result> {
   const T0 = Date.parse('2026-12-01T00:00:00Z')
 
   await Promise.all(
-    clients.map(async (client, d) => {
+    clients.map(async ({ client, gone }, d) => {
+      const topic = `devices/b${id}-${d}/telemetry`
       let seq = 0
       const lane = async () => {
         while (Date.now() < until) {
           const n = seq++
           const body = { ts: T0 + n, seq: n, t: 20 + (n % 7) / 10, h: 40.5, ok: true, v: n * 0.5 }
           const sent = performance.now()
-          await client.publishAsync(`devices/b${d}/telemetry`, JSON.stringify(body), { qos: 1 })
+          const publish = client.publishAsync(topic, JSON.stringify(body), { qos: 1 })
+          // A refused publish closes the connection, and its promise never
+          // settles: count it rather than wait for ever.
+          if (!(await Promise.race([publish.then(() => true), gone]))) {
+            closed++
+            return
+          }
           latencies.push(performance.now() - sent)
           acked++
         }
@@ -91,12 +103,13 @@ async function run(mode: 'normal' | 'after-commit'): Promise<Result> {
     }),
   )
 
+  if (closed > 0) throw new Error(`${mode}: ${closed} publishes ended by a closed connection`)
   const rows = async () =>
     Number((await pool.query('SELECT count(*) FROM telemetry')).rows[0].count)
   while ((await rows()) < acked * 5) await new Promise((r) => setTimeout(r, 50))
   const elapsedS = (performance.now() - started) / 1000
 
-  await Promise.all(clients.map((cl) => cl.endAsync(true)))
+  await Promise.all(clients.map(({ client }) => client.endAsync(true)))
   await stack.close()
   const admin = new pg.Client({ connectionString: DATABASE_URL })
   await admin.connect()

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
 import { startBroker } from '../broker/index.js'
 import type { PersistenceKind } from '../broker/persistence.js'
+import { internalAccount } from '../broker/run.js'
 import { createLogger } from '../common/logger.js'
 
 const messages = Number(process.argv[2] ?? 20_000)
@@ -22,29 +23,41 @@ const log = createLogger('warn')
 const payload = JSON.stringify({ temp: 21.5, rh: 40.1, batt: 3.71, seq: 1, door: false })
 
 async function relay(persistence: PersistenceKind, emitter: PersistenceKind): Promise<number> {
-  const keyPrefix = `bench:${randomBytes(4).toString('hex')}:`
+  const run = randomBytes(4).toString('hex')
+  const keyPrefix = `bench:${run}:`
+  // The subscriber is a service account; an anonymous client is the device
+  // its client id names and may publish only on that device's topics.
+  const sub = internalAccount(`bench-sub-${run}`)
+  const device = `bench-${run}`
   const broker = await startBroker(
     {
       host: '127.0.0.1',
       port: 0,
       allowAnonymous: true,
+      internal: new Map([[sub.id, sub.secret]]),
       persistence: { persistence, emitter, redisUrl, keyPrefix, maxQueuedPerClient: 1_000_000 },
     },
     log,
   )
   const url = `mqtt://127.0.0.1:${broker.port}`
-  const topic = `devices/${keyPrefix}/telemetry`
+  const topic = `devices/${device}/telemetry`
 
-  const sub = await mqtt.connectAsync(url, { clientId: `${keyPrefix}sub`, clean: false })
-  await sub.subscribeAsync(topic, { qos: 1 })
+  const subscriber = await mqtt.connectAsync(url, {
+    clientId: sub.id,
+    username: sub.id,
+    password: sub.secret,
+    clean: false,
+  })
+  const [granted] = await subscriber.subscribeAsync(topic, { qos: 1 })
+  if (granted?.qos !== 1) throw new Error('the broker refused the subscription')
   let received = 0
   const all = new Promise<void>((resolve) =>
-    sub.on('message', () => {
+    subscriber.on('message', () => {
       if (++received === messages) resolve()
     }),
   )
 
-  const pub = await mqtt.connectAsync(url, { clientId: `${keyPrefix}pub` })
+  const pub = await mqtt.connectAsync(url, { clientId: device })
   const started = performance.now()
   let sent = 0
   const lane = async () => {
@@ -58,7 +71,7 @@ async function relay(persistence: PersistenceKind, emitter: PersistenceKind): Pr
   const seconds = (performance.now() - started) / 1000
 
   await pub.endAsync()
-  await sub.endAsync()
+  await subscriber.endAsync()
   await broker.close()
   await dropKeys(keyPrefix)
   return messages / seconds

@@ -6,27 +6,35 @@
  * subscriber that is away; the broker process is killed; the subscriber's
  * queue in Redis is compared with what the device had acknowledged.
  *
- * Run: REDIS_URL=… npx tsx load/broker-crash-window.ts [runs] [window]
+ * The subscriber is a service account in a registry of the run's own
+ * schema (anonymous clients may only act as the device their id names).
+ *
+ * Run: DATABASE_URL=… REDIS_URL=… npx tsx load/broker-crash-window.ts [runs] [window]
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
+import pg from 'pg'
+import { loadBrokerEnv, serviceAccount } from './harness/accounts.js'
 
 const runs = Number(process.argv[2] ?? 5)
 const window = Number(process.argv[3] ?? 100)
 const redisUrl = process.env.REDIS_URL
-if (!redisUrl) throw new Error('REDIS_URL must be set')
+const databaseUrl = process.env.DATABASE_URL
+if (!redisUrl || !databaseUrl) throw new Error('DATABASE_URL and REDIS_URL must be set')
 
 async function once(): Promise<{ acked: number; queued: number }> {
-  const keyPrefix = `crash:${randomBytes(4).toString('hex')}:`
+  const id = randomBytes(4).toString('hex')
+  const keyPrefix = `crash:${id}:`
+  const schema = `crash_${id}`
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'broker'], {
     env: {
       ...process.env,
+      ...loadBrokerEnv(databaseUrl as string, schema),
       MQTT_HOST: '127.0.0.1',
       MQTT_PORT: '0',
-      BROKER_ALLOW_ANONYMOUS: 'true',
       BROKER_PERSISTENCE: 'redis',
       BROKER_REDIS_KEY_PREFIX: keyPrefix,
       LOG_LEVEL: 'info',
@@ -43,8 +51,15 @@ async function once(): Promise<{ acked: number; queued: number }> {
   child.stderr.resume()
 
   const url = `mqtt://127.0.0.1:${port}`
-  const sub = await mqtt.connectAsync(url, { clientId: 'away', clean: false })
-  await sub.subscribeAsync('devices/crash/telemetry', { qos: 1 })
+  const away = await serviceAccount(databaseUrl as string, schema, 'away')
+  const sub = await mqtt.connectAsync(url, {
+    clientId: away.id,
+    username: away.id,
+    password: away.secret,
+    clean: false,
+  })
+  const [granted] = await sub.subscribeAsync('devices/crash/telemetry', { qos: 1 })
+  if (granted?.qos !== 1) throw new Error('the broker refused the subscription')
   await sub.endAsync()
 
   const device = await mqtt.connectAsync(url, { clientId: 'crash', reconnectPeriod: 0 })
@@ -72,6 +87,10 @@ async function once(): Promise<{ acked: number; queued: number }> {
   const keys = await redis.keys(`${keyPrefix}*`)
   if (keys.length > 0) await redis.del(...keys)
   redis.disconnect()
+  const db = new pg.Client({ connectionString: databaseUrl })
+  await db.connect()
+  await db.query(`DROP SCHEMA ${schema} CASCADE`)
+  await db.end()
   return { acked, queued }
 }
 
