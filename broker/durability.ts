@@ -4,7 +4,7 @@ import type { Config } from '../common/config.js'
 import { TelemetryError } from '../common/errors.js'
 import type { Logger } from '../common/logger.js'
 import { BrokerMetrics } from './metrics.js'
-import { capOfflineQueue, countedDepths, redisDepths } from './offline-cap.js'
+import { capOfflineQueue } from './offline-cap.js'
 import { uniquePacketIds } from './packet-ids.js'
 import type { PersistenceOptions } from './persistence.js'
 import { createStores } from './persistence.js'
@@ -21,7 +21,7 @@ export const DEFAULT_PERSISTENCE: PersistenceOptions = Object.freeze({
 
 export interface Durability {
   /** Spread into the Aedes options. */
-  aedesOptions: { persistence: object; mq?: object }
+  aedesOptions: { persistence: object; mq: object }
   metrics: BrokerMetrics
   /** Tells the cap which clients are connected to this broker. */
   attach(broker: Aedes): void
@@ -33,7 +33,7 @@ export interface Durability {
 export function durability(opts: PersistenceOptions, log: Logger): Durability {
   let broker: Aedes | undefined
   const stores = createStores(opts, log)
-  const depths = stores.redis ? redisDepths(stores.redis) : countedDepths(stores.persistence)
+  const depths = stores.depths
   const metrics = new BrokerMetrics(() => depths.all())
 
   const ids = uniquePacketIds(stores.persistence, log)
@@ -49,9 +49,7 @@ export function durability(opts: PersistenceOptions, log: Logger): Durability {
     'broker persistence',
   )
 
-  const aedesOptions = stores.mq
-    ? { persistence: stores.persistence, mq: stores.mq }
-    : { persistence: stores.persistence }
+  const aedesOptions = { persistence: stores.persistence, mq: stores.mq }
 
   const attach = (b: Aedes) => {
     broker = b

@@ -3,6 +3,10 @@ import redisPersistence from 'aedes-persistence-redis'
 import { Redis } from 'ioredis'
 import mqemitterRedis from 'mqemitter-redis'
 import type { Logger } from '../common/logger.js'
+import { memoryEmitter } from './emitter.js'
+import { MemoryOutgoing } from './memory-outgoing.js'
+import type { QueueDepths } from './offline-cap.js'
+import { redisDepths } from './offline-cap.js'
 
 /** Where sessions, subscriptions, queued and retained messages live. */
 export type PersistenceKind = 'memory' | 'redis'
@@ -50,10 +54,10 @@ export interface BrokerPersistence {
 export interface BrokerStores {
   /** Passed to Aedes as `persistence`; Aedes awaits its setup() in listen(). */
   persistence: BrokerPersistence
-  /** Passed to Aedes as `mq`; undefined keeps Aedes' in-process emitter. */
-  mq: object | undefined
-  /** Redis connection for our own reads (queue depths); same prefix. */
-  redis: Redis | undefined
+  /** Passed to Aedes as `mq`: in-process (broker/emitter.ts) or Redis pub/sub. */
+  mq: object
+  /** How many messages each persistent client has queued. */
+  depths: QueueDepths
   /** Aedes.close() closes the emitter but not the persistence. */
   close(): Promise<void>
 }
@@ -64,7 +68,14 @@ export function createStores(opts: PersistenceOptions, log: Logger): BrokerStore
     // A CommonJS function whose types declare an ES default export.
     const create = memoryPersistence as unknown as () => BrokerPersistence
     const persistence = create()
-    return { persistence, mq: undefined, redis: undefined, close: () => persistence.destroy() }
+    const outgoing = new MemoryOutgoing()
+    outgoing.install(persistence)
+    return {
+      persistence,
+      mq: memoryEmitter(log),
+      depths: outgoing,
+      close: () => persistence.destroy(),
+    }
   }
 
   const url = opts.redisUrl
@@ -103,12 +114,12 @@ export function createStores(opts: PersistenceOptions, log: Logger): BrokerStore
           concurrency: 100,
           matchEmptyLevels: true,
         })
-      : undefined
+      : memoryEmitter(log)
 
   async function close(): Promise<void> {
     await persistence.destroy()
     redis.disconnect()
   }
 
-  return { persistence, mq, redis, close }
+  return { persistence, mq, depths: redisDepths(redis), close }
 }
