@@ -5,6 +5,7 @@ import { loadConfig } from '../common/config.js'
 import type { Logger } from '../common/logger.js'
 import type { Identity } from './auth.js'
 import { Authenticator } from './auth.js'
+import { coalescingWriter } from './coalesce.js'
 import { DEFAULT_PERSISTENCE, durability } from './durability.js'
 import { FrameGuard } from './frame-guard.js'
 import { AddressBudget } from './limits.js'
@@ -211,9 +212,12 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
       refuse(reason, raw)
       raw.destroy()
     })
-    // The parser reads only what passed the guard; replies go straight out.
+    // The parser reads only what passed the guard; replies to a socket go out
+    // in bursts. A WebSocket frames each write on its own, so corking it saves
+    // nothing and would hold back the CONNACK of a refusal.
     pipeline(raw, guard, () => {})
-    const conn = Duplex.from({ readable: guard, writable: raw })
+    const writable = kind === 'ws' ? raw : coalescingWriter(raw)
+    const conn = Duplex.from({ readable: guard, writable })
     conns.set(conn, c)
     aedes.handle(conn)
   }

@@ -6,6 +6,7 @@ import t from 'tap'
 import { startBroker } from '../broker/index.js'
 import type { PersistenceKind } from '../broker/persistence.js'
 import { createLogger } from '../common/logger.js'
+import { counter } from './helpers/broker.js'
 import { eventually, isolatedPrefix, serviceUrls } from './helpers/env.js'
 
 // Aedes gives each new connection a random first packet id, but re-sends a
@@ -31,25 +32,31 @@ interface Received {
 
 /** A persistent QoS 1 subscriber that acknowledges only what the test says. */
 async function subscriber(url: string, clientId: string, got: Received[]): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(url, {
+  const client = mqtt.connect(url, {
     clientId,
     clean: false,
     reconnectPeriod: 0,
     username: clientId,
     password: SECRET,
   })
-  const stream = client.stream
+  // Set before the CONNACK (MQTT.js takes it as an option only for MQTT 5):
+  // a resumed session's messages can arrive in the same read as the CONNACK,
+  // and the default handler would acknowledge them.
   client.options.customHandleAcks = (_topic, payload, packet: IPublishPacket, done) => {
     const messageId = packet.messageId as number
     got.push({
       payload: payload.toString(),
       messageId,
-      ack: () => stream.write(generate({ cmd: 'puback', messageId })),
+      ack: () => client.stream.write(generate({ cmd: 'puback', messageId })),
     })
     done(FAULT)
   }
   client.on('error', (err) => {
     if (err !== FAULT) throw err
+  })
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve())
+    client.once('close', () => reject(new Error(`${clientId} could not connect`)))
   })
   return client
 }
@@ -114,6 +121,10 @@ for (const { kind, restart } of cases) {
     // 2. Five more are queued while the subscriber is away.
     for (const n of late) await pub.publishAsync(topic, n, { qos: 1 })
     await pub.endAsync()
+    // Aedes acknowledges a publish before it queues it: wait for the queue,
+    // or the subscriber may come back to some of them still on their way.
+    const queued = () => counter(b, 'broker_offline_enqueued_total')
+    await eventually(async () => (await queued()) === early.length + late.length)
     if (restart) {
       await b.close()
       b = await broker(t, kind, prefix, subId)
