@@ -183,8 +183,27 @@ function pubackLater(
     const held = inFlight.get(id)
     if (!held || --held.pending > 0) return
     inFlight.delete(id)
-    stream.write(generate({ cmd: 'puback', messageId: id }))
+    writeInBurst(stream, generate({ cmd: 'puback', messageId: id }))
   }
+}
+
+const corked = new WeakSet<MqttClient['stream']>()
+
+/**
+ * A batch's PUBACKs are written in one loop: the socket is corked at the
+ * first and uncorked on the next tick, so they leave in one system call
+ * rather than one each.
+ */
+function writeInBurst(stream: MqttClient['stream'], bytes: Buffer): void {
+  if (!corked.has(stream)) {
+    corked.add(stream)
+    stream.cork()
+    process.nextTick(() => {
+      corked.delete(stream)
+      stream.uncork()
+    })
+  }
+  stream.write(bytes)
 }
 
 function subscribe(client: MqttClient, filters: readonly string[], log: Logger): void {
