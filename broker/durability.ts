@@ -8,6 +8,8 @@ import { capOfflineQueue } from './offline-cap.js'
 import { uniquePacketIds } from './packet-ids.js'
 import type { PersistenceOptions } from './persistence.js'
 import { createStores } from './persistence.js'
+import type { PendingPublishes } from './publishes.js'
+import { trackPublishes } from './publishes.js'
 
 export type { PersistenceOptions }
 
@@ -18,6 +20,9 @@ export const DEFAULT_PERSISTENCE: PersistenceOptions = Object.freeze({
   keyPrefix: 'tlm:broker:',
   maxQueuedPerClient: 100_000,
 })
+
+/** How long closing waits for publishes Aedes has acknowledged but not yet queued. */
+const PUBLISH_DRAIN_MS = 5_000
 
 export interface Durability {
   /** Spread into the Aedes options. */
@@ -51,8 +56,10 @@ export function durability(opts: PersistenceOptions, log: Logger): Durability {
 
   const aedesOptions = { persistence: stores.persistence, mq: stores.mq }
 
+  let pending: PendingPublishes | undefined
   const attach = (b: Aedes) => {
     broker = b
+    pending = trackPublishes(b)
     // A client that comes back drains its queue; one that leaves may have
     // left some of it unacknowledged. Either way, ask the store next time.
     b.on('client', (client) => {
@@ -67,7 +74,15 @@ export function durability(opts: PersistenceOptions, log: Logger): Durability {
     events.on('error', (err: Error) => log.error({ err }, 'broker persistence error'))
   }
 
-  return { aedesOptions, metrics, attach, close: stores.close }
+  // Called after Aedes has closed its clients, so no new publish starts.
+  const close = async () => {
+    const left = (await pending?.settled(PUBLISH_DRAIN_MS)) ?? 0
+    if (left > 0)
+      log.warn({ left }, 'broker store closed with acknowledged publishes not yet queued')
+    await stores.close()
+  }
+
+  return { aedesOptions, metrics, attach, close }
 }
 
 // Aedes keeps connected clients by id; its types leave the map out.
