@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { MqttClient } from 'mqtt'
 import mqtt from 'mqtt'
 import { generate } from 'mqtt-packet'
@@ -111,6 +112,10 @@ export async function openSource(
     inFlight = new Map()
     reuseLogged = false
     log.info({ sessionPresent: connack.sessionPresent }, 'mqtt connected')
+    // PUBACKs are small writes; Nagle would hold one back for the broker's
+    // delayed ACK. A WebSocket stream has no such switch (its socket has it on).
+    const socket = client.stream as Partial<Pick<Socket, 'setNoDelay'>>
+    socket.setNoDelay?.(true)
 
     // A present session still holds our subscriptions; a lost one must be
     // rebuilt or nothing arrives.
