@@ -136,6 +136,7 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
       checked.then((r) => {
         if (r.ok) {
           identities.set(client, r.identity)
+          noteTakeover(client, r.identity)
           return done(null, true)
         }
 
@@ -175,6 +176,25 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
       done(null, null)
     },
   })
+
+  // Aedes closes a connected client when another logs in under its id
+  // [MQTT-3.1.4-2]. For a device that is a routine reconnect; for a service
+  // account it usually means two bridges share BRIDGE_CLIENT_ID and keep
+  // taking the session from each other.
+  function noteTakeover(client: Client, who: Identity): void {
+    const clients = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients
+    const older = clients[client.id]
+    if (!older || older === client) return
+
+    metrics.takeovers.inc({ role: who.role })
+    const fields = {
+      clientId: client.id,
+      address: conns.get(client.conn)?.address,
+      olderAddress: conns.get(older.conn)?.address,
+    }
+    if (who.role === 'device') log.debug(fields, 'session taken over by a new connection')
+    else log.warn(fields, 'session taken over by a new connection: is this client id shared?')
+  }
 
   // Parser and socket errors, counted once per connection; errors that
   // follow one of our own refusals are its echo and counted already.

@@ -46,6 +46,13 @@ export class BrokerMetrics {
     registers: [this.registry],
   })
 
+  readonly takeovers = new Counter({
+    name: 'broker_session_takeovers_total',
+    help: 'Connections that logged in under a client id already connected, closing the older one, by role',
+    labelNames: ['role'] as const,
+    registers: [this.registry],
+  })
+
   readonly connections = new Gauge({
     name: 'broker_connections',
     help: 'Open client connections on every listener',
@@ -91,6 +98,7 @@ export class BrokerMetrics {
     registry.registerMetric(this.auth)
     registry.registerMetric(this.hashSeconds)
     registry.registerMetric(this.connections)
+    registry.registerMetric(this.takeovers)
   }
 
   refused(reason: RefusalReason): void {

@@ -120,6 +120,38 @@ t.test('a reconnect with a known secret does not hash again', async (t) => {
   t.equal(await counter(b.broker, 'broker_auth_total', { outcome: 'cached' }), 4)
 })
 
+t.test('a second login under a connected id takes the session over, counted by role', async (t) => {
+  const lines: string[] = []
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(chunk.toString())
+      done()
+    },
+  })
+  const b = await testBroker(t, {}, createLogger('debug', sink as never))
+  const service = (await b.registry.add('bridge-x', 'service')) as string
+  const device = (await b.registry.add('dev-x', 'device')) as string
+
+  for (const [id, secret] of [
+    ['bridge-x', service],
+    ['dev-x', device],
+  ] as const) {
+    const first = await login(b.url, id, secret)
+    const closed = new Promise<void>((resolve) => first.once('close', () => resolve()))
+    const second = await login(b.url, id, secret)
+    await closed
+    t.ok(second.connected, `${id}: the new connection stays`)
+    await second.endAsync()
+    first.end(true)
+  }
+
+  t.equal(await counter(b.broker, 'broker_session_takeovers_total', { role: 'service' }), 1)
+  t.equal(await counter(b.broker, 'broker_session_takeovers_total', { role: 'device' }), 1)
+  const warned = lines.map((l) => JSON.parse(l)).filter((e) => e.level === 40)
+  t.match(warned, [{ clientId: 'bridge-x', msg: /is this client id shared/ }])
+  t.equal(warned.length, 1, 'a device reconnecting is not a warning')
+})
+
 t.test('anonymous access, when on, is a device named by its client id', async (t) => {
   const b = await testBroker(t, { BROKER_ALLOW_ANONYMOUS: 'true' })
   const c = await mqtt.connectAsync(b.url, { clientId: 'anon-1', reconnectPeriod: 0 })
