@@ -197,10 +197,13 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
   }
 
   // Parser and socket errors, counted once per connection; errors that
-  // follow one of our own refusals are its echo and counted already.
+  // follow one of our own refusals are its echo and counted already. Aedes
+  // answers a DISCONNECT by destroying the connection, which our duplex
+  // reports as an AbortError: a clean goodbye, not an error.
   const onError = (client: Client, err: Error & { code?: string }) => {
     const c = conns.get(client.conn)
-    const echo = REFUSED in err || c?.closing || GONE.has(err.code ?? '')
+    const clean = (client as { _disconnected?: boolean })._disconnected === true
+    const echo = REFUSED in err || c?.closing || clean || GONE.has(err.code ?? '')
     log.debug({ clientId: client.id ?? undefined, err }, 'connection error')
     if (echo) return
 

@@ -48,6 +48,9 @@ export async function runDemo(c: Config, log: Logger, a: DemoArgs): Promise<void
       log.child({ component: 'simulator' }),
     )
 
+    // The last PUBACKs can reach devices before their messages reach the
+    // bridge: count only once it has them all.
+    const complete = await stack.caughtUp(10_000)
     await stack.bridge!.pipeline.flush()
 
     const { rows } = await stack.bridge!.pool.query<{ n: string }>(
@@ -62,6 +65,7 @@ export async function runDemo(c: Config, log: Logger, a: DemoArgs): Promise<void
     out()
     out(`messages sent ${summary.messagesSent}, acknowledged ${summary.messagesAcked}`)
     out(`readings sent ${summary.readingsSent}, rows in Postgres ${rows[0]?.n ?? 0}`)
+    if (!complete) out('(the bridge had not received every accepted message after 10 s)')
     out()
     out(`GET /v1/devices/${sample}/latest`)
     out(JSON.stringify(JSON.parse(latest), null, 2))

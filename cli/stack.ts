@@ -16,6 +16,12 @@ export interface Stack {
   apiPort?: number
   /** Device messages the broker accepted on the bridge's topics. */
   routed(): number
+  /**
+   * Resolves true once the bridge has received every message the broker
+   * accepted (Aedes acknowledges a device before it routes the message),
+   * false if that took longer than `timeoutMs`.
+   */
+  caughtUp(timeoutMs: number): Promise<boolean>
   close(): Promise<void>
 }
 
@@ -27,7 +33,16 @@ export type Part = 'broker' | 'bridge'
  */
 export async function startStack(c: Config, log: Logger, parts: readonly Part[]): Promise<Stack> {
   let routed = 0
-  const stack: Stack = { routed: () => routed, close: () => closeStack(stack, log) }
+  const stack: Stack = {
+    routed: () => routed,
+    caughtUp: async (timeoutMs) => {
+      const until = Date.now() + timeoutMs
+      const behind = () => (stack.bridge?.pipeline.received ?? 0) < routed
+      while (behind() && Date.now() < until) await new Promise((r) => setTimeout(r, 20))
+      return !behind()
+    },
+    close: () => closeStack(stack, log),
+  }
   const patterns = c.TOPIC_PATTERNS.map(compilePattern)
   // Counted before the device's PUBACK, so shutdown can wait until the
   // bridge has received everything the broker acknowledged.
@@ -105,11 +120,7 @@ async function closeStack(stack: Stack, log: Logger): Promise<void> {
     const keep = bridge.source?.client.options.clientId
     await step('devices', async () => {
       disconnectDevices(broker, keep)
-      // What the broker accepted is still on its way to the bridge.
-      const until = Date.now() + 5_000
-      while (bridge.pipeline.received < stack.routed() && Date.now() < until) {
-        await new Promise((r) => setTimeout(r, 20))
-      }
+      await stack.caughtUp(5_000)
     })
   }
   await step('bridge', stack.bridge?.close)

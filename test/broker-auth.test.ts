@@ -118,6 +118,11 @@ t.test('a reconnect with a known secret does not hash again', async (t) => {
 
   t.equal(await counter(b.broker, 'broker_auth_total', { outcome: 'hashed' }), 1)
   t.equal(await counter(b.broker, 'broker_auth_total', { outcome: 'cached' }), 4)
+  t.equal(
+    await counter(b.broker, 'broker_refusals_total', { reason: 'connection_error' }),
+    0,
+    'a clean DISCONNECT is no connection error',
+  )
 })
 
 t.test('a second login under a connected id takes the session over, counted by role', async (t) => {
