@@ -30,9 +30,12 @@ test: check
 demo: build
 	$(SERVICES) $(CLI) demo --devices 100 --rate 1 --duration 30
 
-# Broker on :1883 (anonymous devices allowed), bridge, API on :8080 without
-# tokens (local use), until Ctrl-C.
+# Broker on 127.0.0.1:1883 (anonymous devices allowed), bridge, API on
+# 127.0.0.1:8080 without tokens (local use), until Ctrl-C. MQTT_HOST and
+# HTTP_HOST open it to other machines; API_AUTH=bearer with API_TOKENS
+# closes the API.
 run: build
+	MQTT_HOST=$${MQTT_HOST:-127.0.0.1} HTTP_HOST=$${HTTP_HOST:-127.0.0.1} \
 	BROKER_ALLOW_ANONYMOUS=true API_AUTH=$${API_AUTH:-none} $(SERVICES) $(CLI) all
 
 # The standard load suite (relay, raw COPY and bare HTTP baselines, QoS 1

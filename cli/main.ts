@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { partitionOptions, requireStores } from '../bridge/index.js'
+import { partitionOptions } from '../bridge/index.js'
 import { createPool, migrate } from '../bridge/store/db.js'
 import { PartitionMaintainer } from '../bridge/store/partitions.js'
 import type { Config } from '../common/config.js'
@@ -42,7 +42,8 @@ program
   .description('apply pending migrations and one partition maintenance pass, then exit')
   .action(() =>
     withConfig(async (c, log) => {
-      const { databaseUrl } = requireStores({ ...c, REDIS_URL: c.REDIS_URL ?? 'redis://unused' })
+      const databaseUrl = c.DATABASE_URL
+      if (!databaseUrl) throw new TelemetryError('CONFIG_INVALID', 'DATABASE_URL must be set')
       const db = { databaseUrl, schema: c.PG_SCHEMA, poolSize: 2 }
       await migrate(db, log)
       const pool = createPool(db, log)
@@ -121,6 +122,14 @@ async function withConfig(fn: (c: Config, log: Logger) => Promise<void>): Promis
   try {
     await fn(config, log)
   } catch (err) {
+    // A check that needs more than one variable, made when a part starts:
+    // reported like the catalogue's own, not as a crash.
+    if (err instanceof TelemetryError && err.code === 'CONFIG_INVALID') {
+      process.stderr.write(
+        `${err.message.replace(/^(invalid configuration: )?/, 'invalid configuration: ')}\n`,
+      )
+      process.exit(2)
+    }
     log.fatal({ err, code: err instanceof TelemetryError ? err.code : undefined }, 'stopped')
     // Whatever started (a listener, a reconnecting client) must not keep a
     // failed process alive.
