@@ -11,6 +11,12 @@ interface Lines {
   _messageCallbacks: unknown
 }
 
+/** mqemitter 7's delivery of one message to its matching handlers (fastparallel). */
+type Parallel = (that: unknown, handlers: unknown[], message: unknown, done: () => void) => void
+
+/** Nested deliveries allowed before the next one waits for a fresh stack. */
+const MAX_DEPTH = 50
+
 /**
  * Aedes' in-process emitter, with its waiting line in a deque.
  *
@@ -35,5 +41,62 @@ export function memoryEmitter(log: Logger): mqemitter.MQEmitter {
   }
   lines._messageQueue = new Denque()
   lines._messageCallbacks = new Denque()
+  return withoutRecursion(mq, log)
+}
+
+/**
+ * Stops mqemitter from recursing once per waiting message.
+ *
+ * A message whose handlers finish at once (nobody subscribed, or a handler
+ * that calls back synchronously) is finished inside the call that started
+ * it, and finishing takes the next waiting message in the same stack. A
+ * line of 45,000 such messages, left when the bridge paused and its
+ * subscription went away, overflowed the stack and killed the broker. Past
+ * MAX_DEPTH nested deliveries, deliveries wait in a line of their own that
+ * a fresh stack (setImmediate) works through; while it is not empty every
+ * delivery joins it, so they still start in the order they were emitted.
+ * Used for mqemitter-redis too, which delivers through the same code.
+ */
+export function withoutRecursion<T extends object>(mq: T, log: Logger): T {
+  const target = mq as unknown as { _parallel?: Parallel }
+  const parallel = target._parallel
+  if (typeof parallel !== 'function') {
+    log.warn('mqemitter internals changed: deliveries may recurse')
+    return mq
+  }
+
+  let depth = 0
+  let scheduled = false
+  const waiting = new Denque<Parameters<Parallel>>()
+
+  const run = (args: Parameters<Parallel>) => {
+    depth++
+    try {
+      parallel(...args)
+    } finally {
+      depth--
+    }
+  }
+  const drain = () => {
+    scheduled = false
+    // A slice per turn, so sockets and timers are served in between.
+    for (let n = 0; n < 1_000; n++) {
+      const next = waiting.shift()
+      if (!next) return
+      run(next)
+    }
+    schedule()
+  }
+  const schedule = () => {
+    if (scheduled || waiting.length === 0) return
+    scheduled = true
+    setImmediate(drain)
+  }
+
+  target._parallel = (...args) => {
+    if (depth < MAX_DEPTH && waiting.length === 0) return run(args)
+    waiting.push(args)
+    schedule()
+  }
   return mq
 }

@@ -3,7 +3,7 @@ import redisPersistence from 'aedes-persistence-redis'
 import { Redis } from 'ioredis'
 import mqemitterRedis from 'mqemitter-redis'
 import type { Logger } from '../common/logger.js'
-import { memoryEmitter } from './emitter.js'
+import { memoryEmitter, withoutRecursion } from './emitter.js'
 import { MemoryOutgoing } from './memory-outgoing.js'
 import type { QueueDepths } from './offline-cap.js'
 import { redisDepths } from './offline-cap.js'
@@ -107,13 +107,16 @@ export function createStores(opts: PersistenceOptions, log: Logger): BrokerStore
 
   const mq =
     opts.emitter === 'redis'
-      ? mqemitterRedis({
-          subConn: connect('emitter-sub', ''),
-          pubConn: connect('emitter-pub', ''),
-          // What Aedes gives its default emitter [MQTT-4.7.1-3].
-          concurrency: 100,
-          matchEmptyLevels: true,
-        })
+      ? withoutRecursion(
+          mqemitterRedis({
+            subConn: connect('emitter-sub', ''),
+            pubConn: connect('emitter-pub', ''),
+            // What Aedes gives its default emitter [MQTT-4.7.1-3].
+            concurrency: 100,
+            matchEmptyLevels: true,
+          }),
+          log,
+        )
       : memoryEmitter(log)
 
   async function close(): Promise<void> {
