@@ -66,7 +66,10 @@ export function durability(opts: PersistenceOptions, log: Logger): Durability {
       cap.forget(client.id)
       if (client.clean) ids.forget(client.id)
     })
-    b.on('clientDisconnect', (client) => cap.forget(client.id))
+    b.on('clientDisconnect', (client) => {
+      cap.forget(client.id)
+      ids.disconnected(client)
+    })
     // Aedes emits 'error' when its persistence fails outside a client's
     // packet (will sweeps, subscription lookups); unheard, it would end
     // the process on a Redis outage. Its types list only client events.

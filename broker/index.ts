@@ -202,7 +202,10 @@ export async function startBroker(opts: BrokerOptions, log: Logger): Promise<Run
   // reports as an AbortError: a clean goodbye, not an error.
   const onError = (client: Client, err: Error & { code?: string }) => {
     const c = conns.get(client.conn)
-    const clean = (client as { _disconnected?: boolean })._disconnected === true
+    // Errors on a connection that is closed already (a send cancelled by the
+    // close, for one) are echoes too.
+    const gone = client as { _disconnected?: boolean; closed?: boolean }
+    const clean = gone._disconnected === true || gone.closed === true
     const echo = REFUSED in err || c?.closing || clean || GONE.has(err.code ?? '')
     log.debug({ clientId: client.id ?? undefined, err }, 'connection error')
     if (echo) return

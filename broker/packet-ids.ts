@@ -14,6 +14,23 @@ interface Client {
 interface InFlight {
   byId: Map<number, string>
   byKey: Map<string, number>
+  /** Deliveries waiting for a PUBACK to free an id, oldest first. */
+  waiting: Waiter[]
+  /** Whether the wait has been logged since ids last ran out. */
+  warned: boolean
+}
+
+interface Waiter {
+  client: Client
+  wake(): void
+  cancel(err: Error): void
+}
+
+export interface PacketIds {
+  /** A clean session starts with nothing in flight. */
+  forget(id: string): void
+  /** A connection closed: what waited to be sent on it stays queued instead. */
+  disconnected(client: object): void
 }
 
 const keyOf = (p: StoredPacket) => `${p.brokerId}:${p.brokerCounter}`
@@ -34,8 +51,19 @@ const keyOf = (p: StoredPacket) => `${p.brokerId}:${p.brokerCounter}`
  * another in-flight message of the same client gets the next free id, and
  * Aedes' counter moves past it. Re-sent messages keep theirs. What a store
  * already held when this process started (Redis) is read once per client.
+ *
+ * When every id is in flight (65,535 unacknowledged messages, a backlog the
+ * bridge is working through), a new message waits for a PUBACK to free one.
+ * It used to fail instead, and Aedes closed the connection for it: with a
+ * backlog over 65,535 the bridge reconnected, got the same 65,535 again, and
+ * was closed before its PUBACKs arrived, for ever. A wait on a connection
+ * that closes is cancelled; the message stays queued for the next one.
  */
-export function uniquePacketIds(p: BrokerPersistence, log: Logger): { forget(id: string): void } {
+export function uniquePacketIds(
+  p: BrokerPersistence,
+  log: Logger,
+  maxInFlight = MAX_ID,
+): PacketIds {
   const update = p.outgoingUpdate.bind(p)
   const clear = p.outgoingClearMessageId.bind(p)
   const clients = new Map<string, InFlight>()
@@ -48,7 +76,7 @@ export function uniquePacketIds(p: BrokerPersistence, log: Logger): { forget(id:
     let pending = seeds.get(client.id)
     if (!pending) {
       pending = (async () => {
-        const held: InFlight = { byId: new Map(), byKey: new Map() }
+        const held: InFlight = { byId: new Map(), byKey: new Map(), waiting: [], warned: false }
         for await (const stored of p.outgoingStream(client)) {
           if (stored.messageId) hold(held, stored.messageId, keyOf(stored))
         }
@@ -67,30 +95,60 @@ export function uniquePacketIds(p: BrokerPersistence, log: Logger): { forget(id:
     const held = await load(client)
     const key = keyOf(packet)
     const holder = held.byId.get(packet.messageId)
-    if (holder !== undefined && holder !== key) {
-      const free = nextFree(held, client._nextId ?? packet.messageId)
-      if (free === undefined) {
-        log.error({ clientId: client.id }, 'every packet id is in flight: cannot send')
-        throw new Error('no free packet id')
+    const resent = holder === key
+    if (!resent) {
+      // A message already in flight under another id takes no new slot.
+      while (!held.byKey.has(key) && !room(held)) {
+        if (!held.warned) {
+          held.warned = true
+          log.warn(
+            { clientId: client.id, inFlight: held.byId.size },
+            'every packet id is in flight: new messages wait for PUBACKs',
+          )
+        }
+        await freed(held, client)
       }
-      packet.messageId = free
-      client._nextId = free === MAX_ID ? 1 : free + 1
+      if (held.byId.has(packet.messageId)) {
+        // There is room, so some id is free.
+        const free = nextFree(held, client._nextId ?? packet.messageId) as number
+        packet.messageId = free
+        client._nextId = free === MAX_ID ? 1 : free + 1
+      }
     }
     hold(held, packet.messageId, key)
     return update(client, packet)
   }
 
+  const room = (held: InFlight) => held.byId.size < maxInFlight
+
+  const freed = (held: InFlight, client: Client) =>
+    new Promise<void>((wake, cancel) => held.waiting.push({ client, wake, cancel }))
+
   p.outgoingClearMessageId = async (client: Client, packet: StoredPacket) => {
     const found = await clear(client, packet)
     const held = clients.get(client.id)
-    if (held && packet.messageId) release(held, packet.messageId)
+    if (held && packet.messageId && release(held, packet.messageId)) {
+      held.warned = false
+      held.waiting.shift()?.wake()
+    }
     return found
   }
 
+  const cancel = (held: InFlight, which: (w: Waiter) => boolean) => {
+    const gone = new Error('connection closed while waiting for a free packet id')
+    held.waiting = held.waiting.filter((w) => (which(w) ? (w.cancel(gone), false) : true))
+  }
+
   return {
-    /** A clean session starts with nothing in flight. */
     forget(id) {
+      const held = clients.get(id)
+      if (held) cancel(held, () => true)
       clients.delete(id)
+    },
+    disconnected(client) {
+      const id = (client as Client).id
+      const held = id === undefined ? undefined : clients.get(id)
+      if (held) cancel(held, (w) => w.client === client)
     },
   }
 }
@@ -102,11 +160,12 @@ function hold(held: InFlight, id: number, key: string): void {
   held.byKey.set(key, id)
 }
 
-function release(held: InFlight, id: number): void {
+function release(held: InFlight, id: number): boolean {
   const key = held.byId.get(id)
-  if (key === undefined) return
+  if (key === undefined) return false
   held.byId.delete(id)
   held.byKey.delete(key)
+  return true
 }
 
 function nextFree(held: InFlight, from: number): number | undefined {
