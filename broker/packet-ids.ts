@@ -136,7 +136,12 @@ export function uniquePacketIds(
 
   const cancel = (held: InFlight, which: (w: Waiter) => boolean) => {
     const gone = new Error('connection closed while waiting for a free packet id')
-    held.waiting = held.waiting.filter((w) => (which(w) ? (w.cancel(gone), false) : true))
+    const keep: Waiter[] = []
+    for (const w of held.waiting) {
+      if (which(w)) w.cancel(gone)
+      else keep.push(w)
+    }
+    held.waiting = keep
   }
 
   return {
