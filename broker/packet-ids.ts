@@ -2,12 +2,15 @@ import type { Logger } from '../common/logger.js'
 import type { BrokerPersistence, StoredPacket } from './persistence.js'
 
 const MAX_ID = 65_535
+const GONE = 'connection closed while waiting for a free packet id'
 
 /** The fields of an Aedes client this guard reads and steers. */
 interface Client {
   id: string
   /** Aedes' next packet id for this connection (lib/qos-packet.js). */
   _nextId?: number
+  /** Set by Aedes once the connection is closed. */
+  closed?: boolean
 }
 
 /** One persistent client's in-flight messages: packet id <-> stored message. */
@@ -96,24 +99,24 @@ export function uniquePacketIds(
     const key = keyOf(packet)
     const holder = held.byId.get(packet.messageId)
     const resent = holder === key
-    if (!resent) {
-      // A message already in flight under another id takes no new slot.
-      while (!held.byKey.has(key) && !room(held)) {
-        if (!held.warned) {
-          held.warned = true
-          log.warn(
-            { clientId: client.id, inFlight: held.byId.size },
-            'every packet id is in flight: new messages wait for PUBACKs',
-          )
-        }
-        await freed(held, client)
+    // A message already in flight under another id takes no new slot. The
+    // others wait, in arrival order, while the window is full or others wait.
+    if (!resent && !held.byKey.has(key) && (!room(held) || held.waiting.length > 0)) {
+      if (!held.warned) {
+        held.warned = true
+        log.warn(
+          { clientId: client.id, inFlight: held.byId.size },
+          'every packet id is in flight: new messages wait for PUBACKs',
+        )
       }
-      if (held.byId.has(packet.messageId)) {
-        // There is room, so some id is free.
-        const free = nextFree(held, client._nextId ?? packet.messageId) as number
-        packet.messageId = free
-        client._nextId = free === MAX_ID ? 1 : free + 1
-      }
+      await freed(held, client, 'last')
+      while (!room(held)) await freed(held, client, 'first')
+    }
+    if (!resent && held.byId.has(packet.messageId)) {
+      // Another message holds this id. There is room, so some id is free.
+      const free = nextFree(held, client._nextId ?? packet.messageId) as number
+      packet.messageId = free
+      client._nextId = free === MAX_ID ? 1 : free + 1
     }
     hold(held, packet.messageId, key)
     return update(client, packet)
@@ -121,13 +124,19 @@ export function uniquePacketIds(
 
   const room = (held: InFlight) => held.byId.size < maxInFlight
 
-  const freed = (held: InFlight, client: Client) =>
-    new Promise<void>((wake, cancel) => held.waiting.push({ client, wake, cancel }))
+  const freed = (held: InFlight, client: Client, place: 'first' | 'last') =>
+    new Promise<void>((wake, cancel) => {
+      // Closed before it could wait: no clientDisconnect will come for it.
+      if (client.closed) return cancel(new Error(GONE))
+      const w = { client, wake, cancel }
+      if (place === 'first') held.waiting.unshift(w)
+      else held.waiting.push(w)
+    })
 
   p.outgoingClearMessageId = async (client: Client, packet: StoredPacket) => {
     const found = await clear(client, packet)
     const held = clients.get(client.id)
-    if (held && packet.messageId && release(held, packet.messageId)) {
+    if (held && packet.messageId && release(held, packet.messageId) && room(held)) {
       held.warned = false
       held.waiting.shift()?.wake()
     }
@@ -135,7 +144,7 @@ export function uniquePacketIds(
   }
 
   const cancel = (held: InFlight, which: (w: Waiter) => boolean) => {
-    const gone = new Error('connection closed while waiting for a free packet id')
+    const gone = new Error(GONE)
     const keep: Waiter[] = []
     for (const w of held.waiting) {
       if (which(w)) w.cancel(gone)

@@ -80,3 +80,22 @@ t.test('a wait on a connection that closes is cancelled; the message stays queue
   for await (const s of p.outgoingStream(client)) queued.push(s)
   t.equal(queued.length, 4, 'all four are still queued for the next connection')
 })
+
+t.test(
+  'waiting messages go out in the order they came; a closed connection does not wait',
+  async (t) => {
+    const { p, client, message, send } = setup()
+    for (let i = 0; i < 3; i++) await send(await message())
+    const order: number[] = []
+    const a = send(await message()).then((s) => order.push(s.brokerCounter))
+    const b = send(await message()).then((s) => order.push(s.brokerCounter))
+
+    await p.outgoingClearMessageId(client, { messageId: 1 } as StoredPacket)
+    await p.outgoingClearMessageId(client, { messageId: 2 } as StoredPacket)
+    await Promise.all([a, b])
+    t.same(order, [4, 5])
+
+    const closed = { ...client, closed: true }
+    await t.rejects(p.outgoingUpdate(closed, { ...(await message()), messageId: 9 }), /closed/)
+  },
+)
