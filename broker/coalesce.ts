@@ -1,8 +1,8 @@
 import { type Duplex, Writable } from 'node:stream'
 
 /**
- * The writable side of a client connection (TCP, TLS or WebSocket): what Aedes writes within one
- * turn of the event loop leaves the socket in one system call.
+ * The writable side of a TCP or TLS client connection: what Aedes writes
+ * within one turn of the event loop leaves the socket in one system call.
  *
  * Aedes writes every packet on its own, each delivery from a setImmediate
  * of its own, and mqtt-packet's cork only spans one packet. Under load the

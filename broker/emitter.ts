@@ -28,19 +28,19 @@ const MAX_DEPTH = 50
  * behind. mqemitter uses only push, shift and length on the two lines,
  * which is exactly what a deque does in constant time.
  *
- * If a later mqemitter keeps its lines differently, the stock emitter is
- * used as it is, with a warning.
+ * If a later mqemitter keeps its lines differently, they stay as they are,
+ * with a warning.
  */
 export function memoryEmitter(log: Logger): mqemitter.MQEmitter {
   const mq = mqemitter({ concurrency: CONCURRENCY, matchEmptyLevels: true })
   const lines = mq as unknown as Lines
 
-  if (!Array.isArray(lines._messageQueue) || !Array.isArray(lines._messageCallbacks)) {
+  if (Array.isArray(lines._messageQueue) && Array.isArray(lines._messageCallbacks)) {
+    lines._messageQueue = new Denque()
+    lines._messageCallbacks = new Denque()
+  } else {
     log.warn('mqemitter internals changed: its waiting line stays an array')
-    return mq
   }
-  lines._messageQueue = new Denque()
-  lines._messageCallbacks = new Denque()
   return withoutRecursion(mq, log)
 }
 

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { freePort } from './harness/procs.js'
-import { startLoadStack } from './harness/stack.js'
+import { metricSum, startLoadStack } from './harness/stack.js'
 import { runStep } from './harness/step.js'
 
 const rate = Number(process.argv[2] ?? 25_000)
@@ -33,15 +33,6 @@ const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 })
 const metricsPort = await freePort()
 process.env.BROKER_METRICS_PORT = String(metricsPort)
 const stack = await startLoadStack({ databaseUrl, redisUrl, schema, redisPrefix: `overload:${id}` })
-
-async function sample(url: string, name: string): Promise<number> {
-  const text = await (await fetch(url)).text()
-  let sum = 0
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) {
-    sum += Number(m[1])
-  }
-  return sum
-}
 
 async function rows(): Promise<number> {
   const { rows } = await pool.query<{ n: number }>(
@@ -83,8 +74,12 @@ try {
       drainS: step.drainS,
       rowsEvery5s: seen,
       missingMessagesAtEnd: missing,
-      brokerQueuedForBridge: await sample(brokerUrl, 'broker_offline_enqueued_total'),
-      bridgeDeferred: await sample(bridgeUrl, 'telemetry_messages_total\\{outcome="deferred"\\}'),
+      brokerQueuedForBridge: await metricSum(brokerUrl, 'broker_offline_enqueued_total'),
+      bridgeDeferred: await metricSum(
+        bridgeUrl,
+        'telemetry_messages_total',
+        (labels) => labels === 'outcome="deferred"',
+      ),
     })}\n`,
   )
 } finally {

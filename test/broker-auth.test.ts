@@ -18,6 +18,18 @@ const login = (url: string, id: string, password: string | Buffer, clientId = id
     connectTimeout: 5_000,
   })
 
+/** Log lines written to a sink instead of stderr. */
+function capturedLog() {
+  const lines: string[] = []
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(chunk.toString())
+      done()
+    },
+  })
+  return { lines, sink }
+}
+
 t.test('a registered device gets in with its secret; every bad CONNECT is refused', async (t) => {
   const b = await testBroker(t, { BROKER_AUTH_FAILS_PER_MIN: '0' })
   const secret = (await b.registry.add('dev-1', 'device')) as string
@@ -126,13 +138,7 @@ t.test('a reconnect with a known secret does not hash again', async (t) => {
 })
 
 t.test('a second login under a connected id takes the session over, counted by role', async (t) => {
-  const lines: string[] = []
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(chunk.toString())
-      done()
-    },
-  })
+  const { lines, sink } = capturedLog()
   const b = await testBroker(t, {}, createLogger('debug', sink as never))
   const service = (await b.registry.add('bridge-x', 'service')) as string
   const device = (await b.registry.add('dev-x', 'device')) as string
@@ -172,13 +178,7 @@ t.test('anonymous access, when on, is a device named by its client id', async (t
 })
 
 t.test('secrets never reach the log', async (t) => {
-  const lines: string[] = []
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(chunk.toString())
-      done()
-    },
-  })
+  const { lines, sink } = capturedLog()
   const b = await testBroker(t, {}, createLogger('trace', sink as never))
   const secret = (await b.registry.add('dev-l', 'device')) as string
 

@@ -76,20 +76,29 @@ export async function startLoadStack(o: StackOptions): Promise<LoadStack> {
   }
 }
 
+/** Sum of a metric's samples at a /metrics URL whose labels pass `keep`. */
+export async function metricSum(
+  url: string,
+  name: string,
+  keep: (labels: string) => boolean = () => true,
+): Promise<number> {
+  const text = await (await fetch(url)).text()
+  let sum = 0
+  for (const m of text.matchAll(/^(\w+)(?:\{([^}]*)\})? (\S+)$/gm)) {
+    if (m[1] === name && keep(m[2] ?? '')) sum += Number(m[3])
+  }
+  return sum
+}
+
 /**
  * Sum of telemetry_messages_total over its final outcomes, from /metrics.
  * `deferred` is left out: a refused message comes again and is counted
  * then, so counting it too ended a step's drain while it was still owed.
  */
-export async function processedMessages(httpUrl: string): Promise<number> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text()
-  let sum = 0
-
-  for (const m of text.matchAll(
-    /^telemetry_messages_total\{outcome="(\w+)"\} (\d+(?:\.\d+)?(?:e\+\d+)?)$/gm,
-  )) {
-    if (m[1] !== 'deferred') sum += Number(m[2])
-  }
-
-  return sum
+export function processedMessages(httpUrl: string): Promise<number> {
+  return metricSum(
+    `${httpUrl}/metrics`,
+    'telemetry_messages_total',
+    (labels) => labels !== 'outcome="deferred"',
+  )
 }
